@@ -1,0 +1,58 @@
+"""Stores behind the one ``Backend`` contract, and ``connect(url)`` to open one.
+
+==================================================  ==================================
+URL                                                 store
+==================================================  ==================================
+``memory://`` / ``memory://NAME``                   in-process (private / shared)
+``sqlite:///relative.db`` / ``sqlite:////abs.db``   SQLite file, the embedded default
+``cassandra://h1,h2:9042/keyspace?consistency=..``  Apache Cassandra cluster
+``riak://host:8098/?bucket_type=timak``             Riak KV over its HTTP API
+==================================================  ==================================
+"""
+
+from __future__ import annotations
+
+import importlib
+from urllib.parse import SplitResult, urlsplit
+
+from ..errors import ConfigError
+from .base import Backend, Fetched, MAX_KEY_BYTES, StoreResult
+
+__all__ = ["Backend", "Fetched", "MAX_KEY_BYTES", "SCHEMES", "StoreResult", "connect"]
+
+#: URL scheme -> module implementing it. Each module has ``from_url(SplitResult)``.
+#: Modules are imported only when their scheme is used, so a missing optional
+#: driver matters only to the people who use that store.
+SCHEMES = {
+    "memory": "timak.backends.memory",
+    "sqlite": "timak.backends.sqlite",
+    "cassandra": "timak.backends.cassandra",
+    "riak": "timak.backends.riak",
+    "riaks": "timak.backends.riak",
+}
+
+
+def connect(url: str) -> Backend:
+    """Open the store that ``url`` names.
+
+    >>> backend = connect("memory://")
+    >>> backend.fetch("timelines", "nobody")
+    Fetched(siblings=[])
+
+    Raises ``ConfigError`` for an unknown scheme or malformed URL, and
+    ``MissingDriverError`` when the store's driver package is not installed.
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(f"expected a store URL such as 'sqlite:///timak.db', got {url!r}")
+    try:
+        parts: SplitResult = urlsplit(url)
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError as exc:
+        raise ConfigError(f"malformed store URL {url!r}: {exc}") from exc
+    module_name = SCHEMES.get(parts.scheme)
+    if module_name is None:
+        known = ", ".join(f"{s}://" for s in SCHEMES)
+        raise ConfigError(f"unknown store {parts.scheme!r} in {url!r}; known: {known}")
+    module = importlib.import_module(module_name)
+    backend: Backend = module.from_url(parts)
+    return backend

@@ -1,0 +1,113 @@
+"""The backend contract: the one interface every store implements.
+
+It is shaped like Riak's object API. A key holds zero or more *siblings*
+(opaque byte strings written without coordination). ``fetch`` returns all of
+them plus an opaque *context*; ``store`` either adds a sibling (no context: a
+*blind write*) or replaces exactly the siblings a fetch saw (with its context).
+
+The guarantees every backend gives, checked by ``tests/conformance.py``:
+
+=====================================  =========================================
+call                                   effect
+=====================================  =========================================
+``fetch(b, k)`` on a missing key       ``Fetched([], None)``
+``store(b, k, v)``                     ``v`` is added beside every sibling
+``store(b, k, v, ctx)``                the siblings that the fetch which made
+                                       ``ctx`` returned are replaced by ``v``;
+                                       siblings stored after that fetch survive
+``store`` twice with one ``ctx``       both values survive (the second replaces
+                                       nothing the first wrote)
+``delete(b, k)``                       every sibling is removed
+``delete(b, k, ctx)``                  only the siblings ``ctx`` saw are removed
+``keys(b)``                            every key with at least one sibling, each
+                                       once, in no particular order
+=====================================  =========================================
+
+Errors: a backend raises only ``timak.errors`` exceptions. Driver exceptions
+are mapped to ``UnavailableError``, ``BackendTimeoutError`` or
+``BackendError`` inside one context manager per backend.
+
+Keys and bucket names reach a backend already validated (non-empty ``str``,
+at most ``MAX_KEY_BYTES`` of UTF-8); a backend must store any such string
+intact, or raise ``InvalidKeyError`` saying why it cannot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Backend", "Fetched", "MAX_KEY_BYTES", "StoreResult"]
+
+#: Longest key or bucket name, in UTF-8 bytes, that every backend accepts.
+MAX_KEY_BYTES = 1024
+
+#: What ``store`` returns: the number of siblings under the key after the
+#: write when the backend knows it without another round trip, else ``None``.
+#: ``Timeline`` uses it to fold siblings before they pile up.
+StoreResult = int | None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The siblings under one key and the context to replace exactly them.
+
+    ``context`` is ``None`` when the key holds nothing; storing with a
+    ``None`` context is a blind write.
+    """
+
+    siblings: Sequence[bytes]
+    context: Any = field(default=None, repr=False)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A Dynamo-style key-value store that keeps concurrent writes as siblings.
+
+    Implementations may subclass this Protocol to inherit the default
+    ``store_many``, ``fetch_many`` and context-manager methods.
+    """
+
+    def fetch(self, bucket: str, key: str) -> Fetched:
+        """Return every sibling under ``key`` and a context naming them."""
+        ...
+
+    def store(
+        self, bucket: str, key: str, value: bytes, context: Any = None
+    ) -> StoreResult:
+        """Add ``value`` as a sibling, replacing the siblings ``context`` saw."""
+        ...
+
+    def delete(self, bucket: str, key: str, context: Any = None) -> None:
+        """Remove the siblings ``context`` saw, or all of them without one."""
+        ...
+
+    def keys(self, bucket: str) -> Iterator[str]:
+        """Yield every key in ``bucket`` that holds at least one sibling."""
+        ...
+
+    def close(self) -> None:
+        """Release connections. Calls after ``close`` may raise ``BackendError``."""
+        ...
+
+    def store_many(
+        self, bucket: str, entries: Iterable[tuple[str, bytes]]
+    ) -> list[StoreResult]:
+        """Blind-write many ``(key, value)`` pairs; one result per pair, in order.
+
+        Backends override this where they can beat a loop (one transaction,
+        concurrent requests). A failure may leave a prefix of the pairs
+        written; every timak write is idempotent, so retrying all is safe.
+        """
+        return [self.store(bucket, key, value) for key, value in entries]
+
+    def fetch_many(self, bucket: str, keys: Iterable[str]) -> list[Fetched]:
+        """``fetch`` for many keys, in order. Override to run them concurrently."""
+        return [self.fetch(bucket, key) for key in keys]
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,126 @@
+"""An in-process backend: the fastest store, and the test fake.
+
+``memory://`` gives a private store; ``memory://NAME`` gives a store shared by
+every connection in this process that names it, so two ``Timeline`` objects on
+two connections can race each other exactly as two app servers would.
+
+Failures can be injected (``fail_next``) to test what callers do when a store
+is down or slow; the injected error is raised before the operation touches
+any data, as a refused request would be.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import SplitResult
+
+from ..errors import BackendError, ConfigError
+from .base import Backend, Fetched, StoreResult
+
+__all__ = ["MemoryBackend", "from_url"]
+
+
+@dataclass
+class _Store:
+    """The data of one memory store: sibling id -> bytes, per (bucket, key)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    rows: dict[tuple[str, str], dict[int, bytes]] = field(default_factory=dict)
+    # Sibling ids are never reused, so a stale context can never name a
+    # sibling that was written after the fetch that made it.
+    ids: Iterator[int] = field(default_factory=itertools.count)
+
+
+_named_stores: dict[str, _Store] = {}
+_named_lock = threading.Lock()
+
+
+class MemoryBackend(Backend):
+    """A thread-safe dict of siblings. ``MemoryBackend(name)`` shares a store."""
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is None:
+            self._store = _Store()
+        else:
+            with _named_lock:
+                self._store = _named_stores.setdefault(name, _Store())
+        self._failures: list[tuple[frozenset[str], BaseException]] = []
+        self._closed = False
+        #: Operation counts, for tests that check how many round trips a call made.
+        self.calls: dict[str, int] = {}
+
+    def fail_next(
+        self, error: BaseException, *, times: int = 1, ops: Iterable[str] = ("*",)
+    ) -> None:
+        """Make the next ``times`` calls of ``ops`` (or any op) raise ``error``."""
+        self._failures.extend([(frozenset(ops), error)] * times)
+
+    def _enter(self, op: str) -> None:
+        if self._closed:
+            raise BackendError("memory backend is closed")
+        self.calls[op] = self.calls.get(op, 0) + 1
+        for i, (ops, error) in enumerate(self._failures):
+            if "*" in ops or op in ops:
+                del self._failures[i]
+                raise error
+
+    def fetch(self, bucket: str, key: str) -> Fetched:
+        self._enter("fetch")
+        with self._store.lock:
+            rows = self._store.rows.get((bucket, key))
+            if not rows:
+                return Fetched([], None)
+            return Fetched(list(rows.values()), frozenset(rows))
+
+    def store(
+        self, bucket: str, key: str, value: bytes, context: Any = None
+    ) -> StoreResult:
+        self._enter("store")
+        return self._store_locked(bucket, key, value, context)
+
+    def _store_locked(
+        self, bucket: str, key: str, value: bytes, context: Any
+    ) -> StoreResult:
+        with self._store.lock:
+            rows = self._store.rows.setdefault((bucket, key), {})
+            for sibling_id in context or ():
+                rows.pop(sibling_id, None)
+            rows[next(self._store.ids)] = bytes(value)
+            return len(rows)
+
+    def store_many(
+        self, bucket: str, entries: Iterable[tuple[str, bytes]]
+    ) -> list[StoreResult]:
+        self._enter("store_many")
+        return [self._store_locked(bucket, k, v, None) for k, v in entries]
+
+    def delete(self, bucket: str, key: str, context: Any = None) -> None:
+        self._enter("delete")
+        with self._store.lock:
+            rows = self._store.rows.get((bucket, key))
+            if rows is None:
+                return
+            for sibling_id in list(rows) if context is None else context:
+                rows.pop(sibling_id, None)
+            if not rows:
+                del self._store.rows[(bucket, key)]
+
+    def keys(self, bucket: str) -> Iterator[str]:
+        self._enter("keys")
+        with self._store.lock:
+            found = [k for (b, k), rows in self._store.rows.items() if b == bucket and rows]
+        return iter(found)
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def from_url(url: SplitResult) -> MemoryBackend:
+    """``memory://`` (private) or ``memory://NAME`` (shared in this process)."""
+    if url.path not in ("", "/") or url.query:
+        raise ConfigError(f"memory URLs take only a name: memory://NAME, got {url.geturl()!r}")
+    return MemoryBackend(url.netloc or None)

@@ -1,0 +1,111 @@
+"""The exception tree. Every error timak raises on purpose is a ``TimakError``.
+
+::
+
+    TimakError
+    ├── InvalidInputError (ValueError)     the caller passed something unusable;
+    │   │                                  nothing was written
+    │   ├── InvalidKeyError                empty, non-string, too long, unencodable
+    │   ├── InvalidItemError               bad item id
+    │   ├── InvalidScoreError              NaN, infinite, bool, naive/aware mix, bad ISO
+    │   ├── InvalidDataError               obj_data that cannot be encoded
+    │   ├── ValueTooLargeError             encoded value or item over the size limit
+    │   ├── InvalidCursorError             a cursor that timak did not make
+    │   └── ConfigError                    bad URL, max_items < 1, unusable store setup
+    ├── CorruptValueError                  stored bytes that do not decode; the
+    │                                      bytes are left where they are
+    ├── BackendError                       the store failed to do what was asked
+    │   ├── UnavailableError (ConnectionError)   down, refused, not enough replicas
+    │   └── BackendTimeoutError (TimeoutError)   no answer in time; the write may
+    │                                            or may not have been applied
+    └── MissingDriverError (ImportError)   an optional driver is not installed
+
+Backends map their driver's exceptions into ``BackendError`` and its subclasses
+inside one context manager each, so no driver exception reaches the caller.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BackendTimeoutError",
+    "ConfigError",
+    "CorruptValueError",
+    "InvalidCursorError",
+    "InvalidDataError",
+    "InvalidInputError",
+    "InvalidItemError",
+    "InvalidKeyError",
+    "InvalidScoreError",
+    "MissingDriverError",
+    "TimakError",
+    "UnavailableError",
+    "ValueTooLargeError",
+]
+
+
+class TimakError(Exception):
+    """Root of every error that timak raises on purpose."""
+
+
+class InvalidInputError(TimakError, ValueError):
+    """The caller passed something timak cannot use. Nothing was written."""
+
+
+class InvalidKeyError(InvalidInputError):
+    """A timeline key or bucket name that is empty, not a string, or too long."""
+
+
+class InvalidItemError(InvalidInputError):
+    """An item id that is not a non-empty string or a 64-bit integer."""
+
+
+class InvalidScoreError(InvalidInputError):
+    """A score that is NaN, infinite, a bool, out of range, or a bad datetime."""
+
+
+class InvalidDataError(InvalidInputError):
+    """``obj_data`` that the value encoding cannot represent."""
+
+
+class ValueTooLargeError(InvalidInputError):
+    """An encoded value or item larger than the configured limit."""
+
+
+class InvalidCursorError(InvalidInputError):
+    """A cursor string that was not produced by timak (or is damaged)."""
+
+
+class ConfigError(InvalidInputError):
+    """A bad URL, option or store setup (for example a Riak bucket type
+    that does not keep siblings)."""
+
+
+class CorruptValueError(TimakError):
+    """Stored bytes that do not decode as a timak value.
+
+    The bytes are never overwritten because of this error: a read that meets
+    a corrupt sibling does not read-repair, so an operator can still inspect it.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class BackendError(TimakError):
+    """The store failed. The wrapped driver exception is ``__cause__``."""
+
+
+class UnavailableError(BackendError, ConnectionError):
+    """The store cannot be reached, or too few replicas are up."""
+
+
+class BackendTimeoutError(BackendError, TimeoutError):
+    """The store did not answer in time. A write may or may not have been
+    applied; retrying it is safe because every timak write is idempotent."""
+
+
+class MissingDriverError(TimakError, ImportError):
+    """An optional driver package is not installed; the message says which
+    extra to install."""

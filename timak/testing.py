@@ -1,0 +1,187 @@
+"""The backend conformance suite: what every store must do, as pytest tests.
+
+A backend's test module subclasses ``BackendConformance`` and provides one
+fixture, ``connect``, that opens a new connection to one shared, empty store::
+
+    class TestMyStore(BackendConformance):
+        @pytest.fixture
+        def connect(self, tmp_path):
+            return lambda: MyBackend(tmp_path / "db")
+
+Each test uses a fresh bucket name, so stores may be reused between tests.
+This module imports pytest; it is meant for test suites, including those of
+third-party backends.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from .backends.base import MAX_KEY_BYTES, Backend
+
+__all__ = ["BackendConformance", "HOSTILE_KEYS"]
+
+#: Keys every backend must store and read back intact.
+HOSTILE_KEYS = [
+    "plain",
+    "with space",
+    "ünïcødé-ключ-键-🙂",
+    "a/b/c",
+    "../../etc/passwd",
+    "..",
+    ".",
+    "nul\x00inside",
+    "%2F%00?#&=+;",
+    "tab\tnew\nline\r",
+    "'; DROP TABLE siblings; --",
+    "x" * MAX_KEY_BYTES,
+    "é" * (MAX_KEY_BYTES // 2),
+]
+
+
+class BackendConformance:
+    """Tests of the ``Backend`` contract; see ``timak.backends.base``."""
+
+    @pytest.fixture
+    def connect(self) -> Callable[[], Backend]:  # pragma: no cover - overridden
+        raise NotImplementedError("subclasses provide a `connect` fixture")
+
+    @pytest.fixture
+    def backend(self, connect: Callable[[], Backend]) -> Iterator[Backend]:
+        backend = connect()
+        yield backend
+        backend.close()
+
+    @pytest.fixture
+    def bucket(self) -> str:
+        return f"conformance-{uuid.uuid4().hex[:12]}"
+
+    def test_missing_key_has_no_siblings(self, backend: Backend, bucket: str) -> None:
+        fetched = backend.fetch(bucket, "missing")
+        assert list(fetched.siblings) == []
+        assert fetched.context is None
+
+    def test_blind_writes_become_siblings(self, backend: Backend, bucket: str) -> None:
+        backend.store(bucket, "k", b"one")
+        backend.store(bucket, "k", b"two")
+        assert sorted(backend.fetch(bucket, "k").siblings) == [b"one", b"two"]
+
+    def test_store_result_counts_siblings_when_known(
+        self, backend: Backend, bucket: str
+    ) -> None:
+        first = backend.store(bucket, "k", b"one")
+        second = backend.store(bucket, "k", b"two")
+        assert first in (1, None)
+        assert second in (2, None)
+
+    def test_context_replaces_exactly_what_was_seen(
+        self, backend: Backend, bucket: str
+    ) -> None:
+        backend.store(bucket, "k", b"one")
+        backend.store(bucket, "k", b"two")
+        seen = backend.fetch(bucket, "k")
+        backend.store(bucket, "k", b"later")  # written after the fetch
+        backend.store(bucket, "k", b"merged", seen.context)
+        assert sorted(backend.fetch(bucket, "k").siblings) == [b"later", b"merged"]
+
+    def test_stale_context_loses_nothing(self, backend: Backend, bucket: str) -> None:
+        backend.store(bucket, "k", b"base")
+        seen = backend.fetch(bucket, "k")
+        backend.store(bucket, "k", b"writer-a", seen.context)
+        backend.store(bucket, "k", b"writer-b", seen.context)
+        assert sorted(backend.fetch(bucket, "k").siblings) == [b"writer-a", b"writer-b"]
+
+    def test_context_works_across_connections(
+        self, connect: Callable[[], Backend], bucket: str
+    ) -> None:
+        with connect() as first, connect() as second:
+            first.store(bucket, "k", b"one")
+            second.store(bucket, "k", b"two")
+            seen = first.fetch(bucket, "k")
+            second.store(bucket, "k", b"merged", seen.context)
+            assert list(first.fetch(bucket, "k").siblings) == [b"merged"]
+
+    def test_delete_removes_every_sibling(self, backend: Backend, bucket: str) -> None:
+        backend.store(bucket, "k", b"one")
+        backend.store(bucket, "k", b"two")
+        backend.delete(bucket, "k")
+        assert list(backend.fetch(bucket, "k").siblings) == []
+        assert "k" not in set(backend.keys(bucket))
+
+    def test_delete_with_context_keeps_later_siblings(
+        self, backend: Backend, bucket: str
+    ) -> None:
+        backend.store(bucket, "k", b"one")
+        seen = backend.fetch(bucket, "k")
+        backend.store(bucket, "k", b"later")
+        backend.delete(bucket, "k", seen.context)
+        assert list(backend.fetch(bucket, "k").siblings) == [b"later"]
+
+    def test_keys_lists_each_key_once_per_bucket(
+        self, backend: Backend, bucket: str
+    ) -> None:
+        for key in ("a", "b", "c"):
+            backend.store(bucket, key, b"v")
+        backend.store(bucket, "a", b"w")
+        backend.store(bucket + "-other", "z", b"v")
+        assert sorted(backend.keys(bucket)) == ["a", "b", "c"]
+
+    def test_store_many_and_fetch_many(self, backend: Backend, bucket: str) -> None:
+        keys = [f"follower:{i}" for i in range(50)]
+        results = backend.store_many(bucket, [(k, k.encode()) for k in keys])
+        assert len(results) == len(keys)
+        assert all(r in (1, None) for r in results)
+        fetched = backend.fetch_many(bucket, keys)
+        assert [list(f.siblings) for f in fetched] == [[k.encode()] for k in keys]
+
+    @pytest.mark.parametrize("key", HOSTILE_KEYS, ids=range(len(HOSTILE_KEYS)))
+    def test_any_valid_key_round_trips(
+        self, backend: Backend, bucket: str, key: str
+    ) -> None:
+        backend.store(bucket, key, b"value")
+        assert list(backend.fetch(bucket, key).siblings) == [b"value"]
+        assert key in set(backend.keys(bucket))
+        backend.delete(bucket, key)
+        assert list(backend.fetch(bucket, key).siblings) == []
+
+    def test_hostile_bucket_names_are_isolated(self, backend: Backend, bucket: str) -> None:
+        names = [bucket + "/x", bucket + "/../x", bucket + "\x00x"]
+        for name in names:
+            backend.store(name, "k", name.encode())
+        for name in names:
+            assert list(backend.fetch(name, "k").siblings) == [name.encode()]
+
+    def test_binary_values_round_trip(self, backend: Backend, bucket: str) -> None:
+        value = bytes(range(256)) * 4096  # 1 MiB with every byte value
+        backend.store(bucket, "k", value)
+        assert list(backend.fetch(bucket, "k").siblings) == [value]
+
+    def test_concurrent_read_modify_write_loses_nothing(
+        self, connect: Callable[[], Backend], bucket: str
+    ) -> None:
+        """Threads each fetch, union the siblings, add one item, store with the
+        context. Whatever the interleaving, every item must survive."""
+        writers, rounds = 4, 15
+
+        def union(siblings: list[bytes]) -> set[str]:
+            return {item for s in siblings for item in s.decode().split(",") if item}
+
+        def work(writer: int) -> None:
+            with connect() as backend:
+                for i in range(rounds):
+                    seen = backend.fetch(bucket, "hot")
+                    items = union(list(seen.siblings)) | {f"{writer}.{i}"}
+                    backend.store(bucket, "hot", ",".join(sorted(items)).encode(), seen.context)
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with connect() as backend:
+            found = union(list(backend.fetch(bucket, "hot").siblings))
+        assert found == {f"{w}.{i}" for w in range(writers) for i in range(rounds)}
