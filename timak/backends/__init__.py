@@ -16,7 +16,7 @@ import importlib
 from urllib.parse import SplitResult, urlsplit
 
 from ..errors import ConfigError
-from .base import Backend, Fetched, MAX_KEY_BYTES, StoreResult
+from .base import MAX_KEY_BYTES, Backend, Fetched, StoreResult
 
 __all__ = ["Backend", "Fetched", "MAX_KEY_BYTES", "SCHEMES", "StoreResult", "connect"]
 
