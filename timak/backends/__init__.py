@@ -13,12 +13,31 @@ URL                                                 store
 from __future__ import annotations
 
 import importlib
+import os
 from urllib.parse import SplitResult, urlsplit
 
 from ..errors import ConfigError
 from .base import MAX_KEY_BYTES, Backend, Fetched, StoreResult
 
-__all__ = ["Backend", "Fetched", "MAX_KEY_BYTES", "SCHEMES", "StoreResult", "connect"]
+__all__ = [
+    "DEFAULT_URL",
+    "Backend",
+    "Fetched",
+    "MAX_KEY_BYTES",
+    "SCHEMES",
+    "StoreResult",
+    "connect",
+    "default_url",
+]
+
+#: The embedded default store: a SQLite file in the working directory.
+DEFAULT_URL = "sqlite:///timak.db"
+
+
+def default_url() -> str:
+    """``$TIMAK_URL`` if set, else ``DEFAULT_URL``."""
+    return os.environ.get("TIMAK_URL") or DEFAULT_URL
+
 
 #: URL scheme -> module implementing it. Each module has ``from_url(SplitResult)``.
 #: Modules are imported only when their scheme is used, so a missing optional

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 
+from ..backends import DEFAULT_URL, default_url
 from ..errors import InvalidInputError, TimakError, UnavailableError
 
 __all__ = ["DEFAULT_URL", "main", "store_url"]
 
-DEFAULT_URL = "sqlite:///timak.db"
 
 #: Modules in this package that register subcommands, in ``--help`` order.
 COMMAND_MODULES = ("basic", "demo", "compact", "watch", "cassandra", "riak", "bench", "check")
@@ -29,7 +28,7 @@ COMMAND_MODULES = ("basic", "demo", "compact", "watch", "cassandra", "riak", "be
 
 def store_url(args: argparse.Namespace) -> str:
     """The store URL for this invocation: ``--url``, ``TIMAK_URL``, or the default."""
-    url: str = args.url or os.environ.get("TIMAK_URL") or DEFAULT_URL
+    url: str = args.url or default_url()
     return url
 
 

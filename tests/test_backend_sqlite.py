@@ -1,0 +1,115 @@
+"""The SQLite backend: conformance, URLs, and damaged or unreachable files."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from timak.backends import connect
+from timak.backends.base import Backend
+from timak.backends.sqlite import SQLiteBackend, mapped_errors
+from timak.errors import BackendError, BackendTimeoutError, ConfigError, UnavailableError
+from timak.testing import BackendConformance
+
+
+class TestSQLiteConformance(BackendConformance):
+    @pytest.fixture
+    def connect(self, tmp_path: Path) -> Callable[[], Backend]:
+        return lambda: SQLiteBackend(tmp_path / "conformance.db")
+
+
+def test_relative_and_absolute_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = connect("sqlite:///rel.db")
+    absolute = connect(f"sqlite:///{tmp_path}/abs.db")
+    assert isinstance(relative, SQLiteBackend) and relative.path == "rel.db"
+    assert isinstance(absolute, SQLiteBackend) and absolute.path == f"{tmp_path}/abs.db"
+    relative.store("b", "k", b"v")
+    assert (tmp_path / "rel.db").exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://host/x.db", "sqlite:///", "sqlite:///x.db?bogus=1", "sqlite:///x.db?timeout=x"]
+)
+def test_bad_urls_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError):
+        connect(url)
+
+
+def test_memory_database_is_shared_between_threads() -> None:
+    import threading
+
+    backend = connect("sqlite:///:memory:")
+    thread = threading.Thread(target=backend.store, args=("b", "k", b"v"))
+    thread.start()
+    thread.join()
+    assert list(backend.fetch("b", "k").siblings) == [b"v"]
+
+
+def test_unopenable_file_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(UnavailableError):
+        SQLiteBackend(tmp_path / "missing-dir" / "x.db")
+
+
+def test_damaged_file_is_a_backend_error(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(BackendError):
+        SQLiteBackend(path)
+
+
+def test_locked_database_times_out_as_typed_error(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    backend = SQLiteBackend(path, timeout=0.05)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(BackendTimeoutError):
+            backend.store("b", "k", b"v")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    backend.store("b", "k", b"v")
+    assert list(backend.fetch("b", "k").siblings) == [b"v"]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (sqlite3.OperationalError("database is locked"), BackendTimeoutError),
+        (sqlite3.OperationalError("unable to open database file"), UnavailableError),
+        (sqlite3.OperationalError("no such table: siblings"), BackendError),
+        (sqlite3.DatabaseError("file is not a database"), BackendError),
+        (sqlite3.IntegrityError("constraint"), BackendError),
+        (sqlite3.InterfaceError("bad parameter"), BackendError),
+        (sqlite3.ProgrammingError("closed"), BackendError),
+        (sqlite3.NotSupportedError("nope"), BackendError),
+        (sqlite3.DataError("too big"), BackendError),
+        (sqlite3.InternalError("internal"), BackendError),
+    ],
+)
+def test_every_sqlite3_error_is_mapped(error: Exception, expected: type[Exception]) -> None:
+    with pytest.raises(expected) as info, mapped_errors("x.db"):
+        raise error
+    assert info.value.__cause__ is error
+
+
+def test_every_sqlite3_error_class_is_covered_above() -> None:
+    covered = {
+        sqlite3.OperationalError, sqlite3.DatabaseError, sqlite3.IntegrityError,
+        sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.NotSupportedError,
+        sqlite3.DataError, sqlite3.InternalError,
+    }
+    def subclasses(cls: type) -> set[type]:
+        return {cls} | {s for c in cls.__subclasses__() for s in subclasses(c)}
+    assert subclasses(sqlite3.Error) - {sqlite3.Error, sqlite3.Warning} <= covered
+
+
+def test_closed_backend_raises_typed_error(tmp_path: Path) -> None:
+    backend = SQLiteBackend(tmp_path / "x.db")
+    backend.close()
+    with pytest.raises(BackendError):
+        backend.fetch("b", "k")

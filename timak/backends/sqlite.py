@@ -1,0 +1,206 @@
+"""SQLite: the embedded default. One file, many threads and processes.
+
+Each sibling is a row ``(id, bucket, key, value)``. A context is the tuple of
+row ids a fetch saw; storing with it deletes exactly those rows and inserts
+the new one in one ``BEGIN IMMEDIATE`` transaction. Row ids come from
+``AUTOINCREMENT``, which never reuses an id, so a stale context can never
+delete a row written after its fetch.
+
+The database runs in WAL mode, so readers never block writers and several
+processes can share one file. ``synchronous=NORMAL`` (the default here) keeps
+every committed write through a process crash; a power loss may drop the
+last few commits but never corrupts the file. Use ``?synchronous=full`` for
+durability across power loss too, at one fsync per write.
+
+URL: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or
+``sqlite:///:memory:``; options ``?timeout=SECONDS`` (how long a writer waits
+for the lock, default 30) and ``?synchronous=normal|full``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+from urllib.parse import SplitResult, parse_qs
+
+from ..errors import BackendError, BackendTimeoutError, ConfigError, UnavailableError
+from .base import Backend, Fetched, StoreResult
+
+__all__ = ["SQLiteBackend", "from_url"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS siblings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS siblings_by_key ON siblings (bucket, key);
+"""
+# SQLite limits bound parameters per statement (32766 since 3.32, 999 before).
+_DELETE_CHUNK = 500
+
+
+@contextlib.contextmanager
+def mapped_errors(path: str) -> Iterator[None]:
+    """Map ``sqlite3`` exceptions into timak's tree."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        message = str(exc)
+        if "locked" in message or "busy" in message:
+            raise BackendTimeoutError(f"SQLite {path}: lock wait timed out: {exc}") from exc
+        if "unable to open" in message or "readonly" in message or "disk I/O" in message:
+            raise UnavailableError(f"SQLite {path}: {exc}") from exc
+        raise BackendError(f"SQLite {path}: {exc}") from exc
+    except sqlite3.Error as exc:  # DatabaseError (a damaged file), IntegrityError, ...
+        raise BackendError(f"SQLite {path}: {type(exc).__name__}: {exc}") from exc
+
+
+class SQLiteBackend(Backend):
+    """Siblings as rows of one SQLite table. Safe across threads and processes."""
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0,
+                 synchronous: str = "normal") -> None:
+        self.path = os.fspath(path)
+        if synchronous.lower() not in ("normal", "full"):
+            raise ConfigError(f"synchronous must be 'normal' or 'full', got {synchronous!r}")
+        self._timeout = timeout
+        self._synchronous = synchronous.upper()
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._closed = False
+        # ':memory:' is one database per connection; share one connection then.
+        self._shared = self.path == ":memory:"
+        self._shared_lock = threading.RLock()
+        with mapped_errors(self.path):
+            self._conn().executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        # One connection per thread and per process: sqlite3 connections must
+        # not cross a fork, and per-thread connections let WAL readers run
+        # in parallel with a writer.
+        if self._closed:
+            raise BackendError(f"SQLite {self.path}: backend is closed")
+        pid = os.getpid()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if self._shared and self._all:
+            return self._all[0]
+        if conn is None or self._local.pid != pid:
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout, isolation_level=None,
+                check_same_thread=not self._shared,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            if not self._shared:
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            self._local.conn, self._local.pid = conn, pid
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with mapped_errors(self.path), self._shared_lock if self._shared else _nolock():
+            conn = self._conn()
+            # IMMEDIATE takes the write lock up front, so two writers queue on
+            # busy_timeout instead of deadlocking on a lock upgrade.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def fetch(self, bucket: str, key: str) -> Fetched:
+        with mapped_errors(self.path), self._shared_lock if self._shared else _nolock():
+            rows = self._conn().execute(
+                "SELECT id, value FROM siblings WHERE bucket = ? AND key = ? ORDER BY id",
+                (bucket, key),
+            ).fetchall()
+        if not rows:
+            return Fetched([], None)
+        return Fetched([bytes(r[1]) for r in rows], tuple(r[0] for r in rows))
+
+    def store(self, bucket: str, key: str, value: bytes, context: Any = None) -> StoreResult:
+        with self._write() as conn:
+            if context:
+                _delete_ids(conn, context)
+            return _insert(conn, bucket, key, value)
+
+    def store_many(self, bucket: str, entries: Iterable[tuple[str, bytes]]) -> list[StoreResult]:
+        # One transaction for the whole batch: one fsync/lock round instead of N.
+        with self._write() as conn:
+            return [_insert(conn, bucket, key, value) for key, value in entries]
+
+    def delete(self, bucket: str, key: str, context: Any = None) -> None:
+        with self._write() as conn:
+            if context is None:
+                conn.execute("DELETE FROM siblings WHERE bucket = ? AND key = ?", (bucket, key))
+            else:
+                _delete_ids(conn, context)
+
+    def keys(self, bucket: str) -> Iterator[str]:
+        with mapped_errors(self.path), self._shared_lock if self._shared else _nolock():
+            rows = self._conn().execute(
+                "SELECT DISTINCT key FROM siblings WHERE bucket = ?", (bucket,)
+            ).fetchall()
+        return iter([r[0] for r in rows])
+
+    def close(self) -> None:
+        self._closed = True
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+
+def _insert(conn: sqlite3.Connection, bucket: str, key: str, value: bytes) -> int:
+    conn.execute(
+        "INSERT INTO siblings (bucket, key, value) VALUES (?, ?, ?)", (bucket, key, value)
+    )
+    count: int = conn.execute(
+        "SELECT count(*) FROM siblings WHERE bucket = ? AND key = ?", (bucket, key)
+    ).fetchone()[0]
+    return count
+
+
+def _delete_ids(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
+    for start in range(0, len(ids), _DELETE_CHUNK):
+        chunk = ids[start : start + _DELETE_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        conn.execute(f"DELETE FROM siblings WHERE id IN ({marks})", tuple(chunk))
+
+
+@contextlib.contextmanager
+def _nolock() -> Iterator[None]:
+    yield
+
+
+def from_url(url: SplitResult) -> SQLiteBackend:
+    """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``sqlite:///:memory:``."""
+    if url.netloc:
+        raise ConfigError(
+            f"SQLite URLs have no host: use sqlite:///relative.db or sqlite:////abs.db, "
+            f"got {url.geturl()!r}"
+        )
+    path = url.path[1:] if url.path.startswith("/") else url.path
+    if not path:
+        raise ConfigError(f"SQLite URL names no file: {url.geturl()!r}")
+    options = {k: v[-1] for k, v in parse_qs(url.query).items()}
+    unknown = set(options) - {"timeout", "synchronous"}
+    if unknown:
+        raise ConfigError(f"unknown SQLite options {sorted(unknown)} in {url.geturl()!r}")
+    try:
+        timeout = float(options.get("timeout", 30))
+    except ValueError:
+        raise ConfigError(f"timeout must be a number of seconds in {url.geturl()!r}") from None
+    return SQLiteBackend(path, timeout=timeout, synchronous=options.get("synchronous", "normal"))
