@@ -1,0 +1,324 @@
+"""Timeline on memory and SQLite: the timak 0.1 behaviour, and what is new."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from timak import Timeline
+from timak.backends import Backend, connect
+from timak.encoding import decode
+from timak.errors import (
+    ConfigError,
+    CorruptValueError,
+    InvalidCursorError,
+    InvalidKeyError,
+    InvalidScoreError,
+    ValueTooLargeError,
+)
+from timak.scores import from_datetime
+
+Connect = Callable[[], Backend]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def connect_store(request: pytest.FixtureRequest, tmp_path: Path) -> Connect:
+    """Opens a new connection to one store shared by the test."""
+    if request.param == "memory":
+        url = f"memory://{uuid.uuid4().hex}"
+    else:
+        url = f"sqlite:///{tmp_path}/timak.db"
+    return lambda: connect(url)
+
+
+@pytest.fixture
+def backend(connect_store: Connect) -> Iterator[Backend]:
+    backend = connect_store()
+    yield backend
+    backend.close()
+
+
+# -- the timak 0.1 README example and test cases ---------------------------
+
+
+def test_timak_01_readme_example(backend: Backend) -> None:
+    tl = Timeline(connection=backend, max_items=3)
+    assert tl.add("brett:tweets", 1, datetime(2011, 1, 1)) == [1]
+    assert tl.add("brett:tweets", 2, datetime(2011, 1, 2)) == [2, 1]
+    assert tl.add("brett:tweets", 3, datetime(2011, 1, 3)) == [3, 2, 1]
+    assert tl.add("brett:tweets", 4, datetime(2011, 1, 4)) == [4, 3, 2]
+    assert tl.delete("brett:tweets", 2, datetime(2011, 1, 2)) == [4, 3]
+    assert tl.add(
+        "brett:tweets",
+        5,
+        datetime(2011, 1, 5),
+        obj_data={"body": "Hello world, this is my first tweet"},
+    ) == [{"body": "Hello world, this is my first tweet"}, 4, 3]
+
+
+def test_max_items(backend: Backend) -> None:
+    timeline = Timeline(connection=backend, max_items=3)
+    now = datetime.utcnow()
+    for item in (1, 2, 3):
+        timeline.add("test-timak", item, now)
+    assert len(timeline.get("test-timak")) == 3
+    timeline.add("test-timak", 4, now)
+    assert len(timeline.get("test-timak")) == 3
+
+
+def test_delete(backend: Backend) -> None:
+    timeline = Timeline(connection=backend, max_items=3)
+    now = datetime.utcnow()
+    timeline.add("test-timak", 1, now)
+    assert len(timeline.get("test-timak")) == 1
+    timeline.delete("test-timak", 1, now)
+    assert len(timeline.get("test-timak")) == 0
+
+
+def test_two_writers_through_two_connections(connect_store: Connect) -> None:
+    c1, c2 = connect_store(), connect_store()
+    t1, t2 = Timeline(connection=c1, max_items=10), Timeline(connection=c2, max_items=10)
+    # Two blind writes race: both land as siblings, the read merges them.
+    t1.fanout(["k"], 1, 10)
+    t2.fanout(["k"], 2, 20)
+    assert len(c1.fetch("timelines", "k").siblings) == 2
+    assert t1.get("k") == [2, 1]
+    assert len(c2.fetch("timelines", "k").siblings) == 1  # read repair
+    # Read-modify-write through both connections.
+    t1.add("k", 3, 30)
+    assert t2.add("k", 4, 40) == [4, 3, 2, 1]
+    assert t1.get("k") == [4, 3, 2, 1]
+
+
+def test_datetime_scores(backend: Backend) -> None:
+    tl = Timeline(connection=backend)
+    base = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+    tl.add("k", "late", base + timedelta(microseconds=1))
+    tl.add("k", "early", base)
+    tl.add("k", "naive", datetime(2024, 5, 1, 11))  # naive means UTC
+    tl.add("k", "iso", "2024-05-01T13:00:00+01:00")  # 12:00 UTC, same as base
+    records = tl.get("k", raw=True)
+    assert [r.id for r in records] == ["late", "iso", "early", "naive"]
+    assert records[0].score == from_datetime(base) + 1
+
+
+def test_numeric_scores(backend: Backend) -> None:
+    tl = Timeline(connection=backend)
+    tl.add("k", "a", 1)
+    tl.add("k", "b", 2.5)
+    tl.add("k", "c", -3)
+    assert tl.get("k") == ["b", "a", "c"]
+    assert Timeline(connection=backend, order="asc").get("k") == ["c", "a", "b"]
+
+
+def test_score_scoping(backend: Backend) -> None:
+    """A write only affects the item at scores it covers: a delete removes
+    adds at or below its score; a later add brings the item back; an older
+    write never undoes a newer one."""
+    tl = Timeline(connection=backend)
+    tl.add("k", "a", 10)
+    assert tl.delete("k", "a", 5) == ["a"]  # older delete: the add stands
+    assert tl.delete("k", "a", 10) == []  # equal score: the delete wins
+    assert tl.add("k", "a", 9) == []  # older add: still deleted
+    assert tl.add("k", "a", 11) == ["a"]  # newer add: back
+    assert tl.add("k", "a", 3) == ["a"]
+    assert tl.get("k", raw=True)[0].score == 11
+    assert tl.get("other-key") == []
+
+
+# -- what is new ----------------------------------------------------------
+
+
+def test_delete_without_score_looks_the_item_up(backend: Backend) -> None:
+    tl = Timeline(connection=backend)
+    tl.add("k", "a", 7)
+    tl.add("k", "b", 8)
+    assert tl.delete("k", "a") == ["b"]
+    assert tl.get("k", raw=True)[1].score == 7
+    calls_before = len(backend.fetch("timelines", "k").siblings)
+    assert tl.delete("k", "missing") == ["b"]  # nothing to delete, nothing written
+    assert len(backend.fetch("timelines", "k").siblings) == calls_before
+
+
+def test_fanout_is_one_blind_write_per_key_and_no_read() -> None:
+    from timak.backends.memory import MemoryBackend
+
+    backend = MemoryBackend()
+    tl = Timeline(connection=backend)
+    followers = [f"home:{i}" for i in range(500)]
+    assert tl.fanout(followers, "post-1", 100, {"text": "hi"}) == 500
+    assert backend.calls == {"store_many": 1}
+    assert tl.get("home:321") == [{"text": "hi"}]
+
+
+def test_fanout_reports_progress(backend: Backend) -> None:
+    seen: list[int] = []
+    Timeline(connection=backend).fanout(
+        [f"k{i}" for i in range(25)], "x", 1, chunk=10, progress=seen.append
+    )
+    assert seen == [10, 20, 25]
+
+
+def test_read_repair_collapses_siblings(backend: Backend) -> None:
+    tl = Timeline(connection=backend, fold_at=1000)
+    for i in range(5):
+        tl.fanout(["k"], i, i)
+    assert len(backend.fetch("timelines", "k").siblings) == 5
+    assert tl.get("k") == [4, 3, 2, 1, 0]
+    assert len(backend.fetch("timelines", "k").siblings) == 1
+    assert tl.stats.repairs == 1 and tl.stats.siblings_merged == 5
+
+
+def test_unread_blind_writes_stay_bounded(backend: Backend) -> None:
+    """10,000 blind writes to one key that is never read: siblings stay at or
+    below fold_at (the bound for stores that report sibling counts)."""
+    tl = Timeline(connection=backend, max_items=100, fold_at=16)
+    high_water = 0
+    for i in range(10_000):
+        tl.fanout(["hot"], i, i)
+        if i % 97 == 0:
+            high_water = max(high_water, len(backend.fetch("timelines", "hot").siblings))
+    final = len(backend.fetch("timelines", "hot").siblings)
+    assert final < 16 and high_water < 16
+    # The first fold comes at 16 siblings; each later one after 15 more writes,
+    # since a fold leaves the merged value as one sibling.
+    assert tl.stats.folds == 1 + (10_000 - 16) // 15
+    assert tl.get("hot")[:3] == [9999, 9998, 9997]
+
+
+def test_blind_writes_fold_without_sibling_counts() -> None:
+    """A store that cannot report sibling counts (Cassandra, Riak): each
+    process folds after fold_at of its own blind writes to a key."""
+    from timak.backends.memory import MemoryBackend
+
+    class NoCounts(MemoryBackend):
+        def store_many(self, bucket: str, entries: object) -> list[int | None]:
+            return [None for _ in super().store_many(bucket, entries)]  # type: ignore[arg-type]
+
+    backend = NoCounts()
+    tl = Timeline(connection=backend, fold_at=8)
+    for i in range(1000):
+        tl.fanout(["hot"], i, i)
+        assert len(backend.fetch("timelines", "hot").siblings) <= 8
+
+
+def test_page_cursors_are_stable_while_items_arrive(backend: Backend) -> None:
+    tl = Timeline(connection=backend)
+    for i in range(10):
+        tl.add("k", i, i)
+    first = tl.page("k", limit=4)
+    assert first.items == [9, 8, 7, 6] and first.cursor
+    tl.add("k", 100, 100)  # a new item arrives above the cursor
+    second = tl.page("k", limit=4, cursor=first.cursor)
+    assert second.items == [5, 4, 3, 2]
+    assert second.cursor is not None
+    third = tl.page("k", limit=4, cursor=second.cursor)
+    assert third.items == [1, 0] and third.cursor is None
+
+
+def test_paging_ascending_and_with_tied_scores(backend: Backend) -> None:
+    tl = Timeline(connection=backend, order="asc")
+    for item in ("a", "b", "c", "d", "e"):
+        tl.add("k", item, 1)  # one score: the id breaks ties
+    seen, cursor = [], None
+    while True:
+        page = tl.page("k", limit=2, cursor=cursor)
+        seen += page.items
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert seen == ["a", "b", "c", "d", "e"]
+
+
+def test_bad_cursors_are_typed_errors(backend: Backend) -> None:
+    tl = Timeline(connection=backend)
+    tl.add("k", 1, 1)
+    for bad in ("", "p1.!!!", "c1.AAAA", "p1." + "A" * 10, "garbage"):
+        with pytest.raises(InvalidCursorError):
+            tl.page("k", cursor=bad)
+
+
+def test_range_by_score_and_datetime(backend: Backend) -> None:
+    tl = Timeline(connection=backend)
+    day = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    for i in range(10):
+        tl.add("k", i, day + timedelta(days=i))
+    assert tl.range("k", day + timedelta(days=3), day + timedelta(days=5)) == [5, 4, 3]
+    assert tl.range("k", start="2024-01-09T00:00:00Z") == [9, 8]
+    assert tl.range("k", stop=day) == [0]
+    with pytest.raises(InvalidScoreError, match="naive"):
+        tl.range("k", datetime(2024, 1, 1), day)
+
+
+def test_corrupt_sibling_never_erases_the_others(backend: Backend) -> None:
+    tl = Timeline(connection=backend)
+    tl.add("k", "good", 1)
+    backend.store("timelines", "k", b"\x80\x04garbage")
+    with pytest.raises(CorruptValueError, match="sibling"):
+        tl.get("k")
+    with pytest.raises(CorruptValueError):
+        tl.add("k", "new", 2)
+    assert tl.get("k", skip_corrupt=True) == ["good"]
+    siblings = backend.fetch("timelines", "k").siblings
+    assert b"\x80\x04garbage" in siblings and len(siblings) == 2
+    assert tl.fanout(["k"], "blind", 3) == 1
+    assert tl.get("k", skip_corrupt=True) == ["blind", "good"]
+
+
+@pytest.mark.parametrize("key", ["", None, 5, b"bytes", "x" * 1025, "\ud800"])
+def test_bad_keys_are_refused(backend: Backend, key: object) -> None:
+    tl = Timeline(connection=backend)
+    with pytest.raises(InvalidKeyError):
+        tl.add(key, 1, 1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidKeyError):
+        tl.fanout(["ok", key], 1, 1)  # type: ignore[list-item]
+    assert list(backend.keys("timelines")) == []
+
+
+def test_oversized_values_are_refused_before_writing(backend: Backend) -> None:
+    tl = Timeline(connection=backend, max_value_bytes=2000, max_item_bytes=1000)
+    with pytest.raises(ValueTooLargeError, match="max_item_bytes"):
+        tl.add("k", 1, 1, obj_data="x" * 2000)
+    for i in range(3):
+        tl.add("k", i, i, obj_data="y" * 600)
+    with pytest.raises(ValueTooLargeError, match="max_value_bytes"):
+        tl.add("k", 9, 9, obj_data="z" * 900)
+    assert tl.get("k") == ["y" * 600] * 3
+
+
+@pytest.mark.parametrize("max_items", [0, -1, True, 2.5])
+def test_max_items_must_be_a_positive_int(max_items: object) -> None:
+    with pytest.raises(ConfigError):
+        Timeline(connection="memory://", max_items=max_items)  # type: ignore[arg-type]
+
+
+def test_stored_value_is_the_versioned_encoding(backend: Backend) -> None:
+    Timeline(connection=backend).add("k", "a", 1, {"x": 1})
+    (raw,) = backend.fetch("timelines", "k").siblings
+    assert raw[:2] == b"TK"
+    assert decode(raw)["a"].data == {"x": 1}
+
+
+def test_timeline_accepts_a_url_and_closes_what_it_opened(tmp_path: Path) -> None:
+    with Timeline(connection=f"sqlite:///{tmp_path}/t.db") as tl:
+        tl.add("k", 1, 1)
+    assert Timeline(connection=f"sqlite:///{tmp_path}/t.db").get("k") == [1]
+
+
+def test_default_connection_comes_from_timak_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIMAK_URL", f"sqlite:///{tmp_path}/env.db")
+    Timeline().add("k", 1, 1)
+    assert (tmp_path / "env.db").exists()
+
+
+def test_import_paths_of_timak_01() -> None:
+    from timak import Timeline as A
+    from timak.timelines import Timeline as B
+
+    assert A is B
