@@ -1,0 +1,36 @@
+"""``timak compact``: fold the siblings of every key in a bucket (the sweep)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..timelines import Timeline
+from . import store_url
+from ._progress import Progress
+
+__all__ = ["register"]
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "compact",
+        help="merge siblings of every key in a bucket",
+        description="Fold every key of a bucket into one sibling. Keys that only get "
+        "blind writes and are rarely read need this now and then. Listing keys is a "
+        "full scan on Cassandra and Riak: run it off-peak.",
+    )
+    parser.add_argument("--bucket", default="timelines")
+    parser.add_argument("--max-items", type=int, default=1000)
+    parser.set_defaults(func=_compact)
+
+
+def _compact(args: argparse.Namespace) -> int:
+    progress = Progress("keys swept")
+    with Timeline(connection=store_url(args), bucket=args.bucket,
+                  max_items=args.max_items) as tl:
+        stats = tl.compact(progress=progress.update)
+    progress.finish()
+    print(f"keys={stats.keys} folded={stats.folded} siblings_merged={stats.siblings_merged} "
+          f"corrupt={stats.corrupt}")
+    return 1 if stats.corrupt else 0
