@@ -322,3 +322,33 @@ def test_import_paths_of_timak_01() -> None:
     from timak.timelines import Timeline as B
 
     assert A is B
+
+
+def test_failed_read_repair_still_returns_the_read() -> None:
+    from timak.backends.memory import MemoryBackend
+    from timak.errors import UnavailableError
+
+    backend = MemoryBackend()
+    tl = Timeline(connection=backend)
+    tl.fanout(["k"], "a", 1)
+    tl.fanout(["k"], "b", 2)
+    backend.fail_next(UnavailableError("down"), ops=["store"])
+    assert tl.get("k") == ["b", "a"]
+    assert len(backend.fetch("timelines", "k").siblings) == 2  # nothing lost
+    assert tl.get("k") == ["b", "a"]
+    assert len(backend.fetch("timelines", "k").siblings) == 1  # repaired next time
+
+
+def test_store_failures_surface_as_typed_errors_and_write_nothing() -> None:
+    from timak.backends.memory import MemoryBackend
+    from timak.errors import BackendTimeoutError, UnavailableError
+
+    backend = MemoryBackend()
+    tl = Timeline(connection=backend)
+    backend.fail_next(UnavailableError("down"), ops=["fetch"])
+    with pytest.raises(UnavailableError):
+        tl.add("k", "a", 1)
+    backend.fail_next(BackendTimeoutError("slow"), ops=["store_many"])
+    with pytest.raises(BackendTimeoutError):
+        tl.fanout(["k"], "a", 1)
+    assert list(backend.keys("timelines")) == []

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import collections
 import hashlib
+import logging
 import threading
 import time
 import warnings
@@ -32,6 +33,7 @@ import msgpack
 from . import encoding
 from .backends import Backend, Fetched, connect, default_url
 from .errors import (
+    BackendError,
     ConfigError,
     CorruptValueError,
     InvalidCursorError,
@@ -59,6 +61,8 @@ __all__ = [
     "Timeline",
     "TimelineStats",
 ]
+
+_log = logging.getLogger("timak")
 
 #: Default largest encoded value: Riak is at its best under 1 MB.
 MAX_VALUE_BYTES = 1024 * 1024
@@ -299,7 +303,12 @@ class Timeline:
             self.feed.written(self.bucket, keys, arrived)
         for key, count in zip(keys, results, strict=True):
             if self._should_fold(key, count):
-                self.fold(key)
+                try:
+                    self.fold(key)
+                except BackendError as exc:
+                    # The blind writes are stored; folding is housekeeping
+                    # that the next read, write or sweep does again.
+                    _log.warning("folding %r failed: %s", key, exc)
         return len(keys)
 
     def _should_fold(self, key: str, count: int | None) -> bool:
@@ -512,7 +521,13 @@ class Timeline:
                 stacklevel=3,
             )
             return
-        self.connection.store(self.bucket, key, data, fetched.context)
+        try:
+            self.connection.store(self.bucket, key, data, fetched.context)
+        except BackendError as exc:
+            # The read itself succeeded; a failed repair loses nothing (the
+            # siblings are still there) and the next read tries again.
+            _log.warning("read repair of %r failed: %s", key, exc)
+            return
         self.stats.add(repairs=1, siblings_merged=len(fetched.siblings))
 
     def _write(self, key: str, record: Record, raw: bool) -> list[Any]:
