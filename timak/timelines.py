@@ -143,8 +143,14 @@ class KeyFeed(Protocol):
         """Note that ``keys`` of ``bucket`` were written at ``arrived``."""
         ...
 
-    def poll(self, cursor: str | None = None) -> tuple[list[str], str]:
-        """The keys written since ``cursor``, and the next cursor."""
+    def poll(
+        self, cursor: str | None = None, *, bucket: str = "timelines"
+    ) -> tuple[list[str], str]:
+        """The keys of ``bucket`` written since ``cursor``, and the next cursor."""
+        ...
+
+    def floor(self, cursor: str | None = None) -> int:
+        """The arrival time (µs) after which ``poll(cursor)`` reports writes."""
         ...
 
 
@@ -445,25 +451,51 @@ class Timeline:
         """Yield changes as they arrive, polling every ``interval`` seconds.
 
         With ``keys``, those timelines are polled. Without, the Timeline's
-        ``feed`` says which keys changed; it must have been given one.
+        ``feed`` says which keys changed; it must have been given one, and
+        every writer must have one too. A key without a cursor starts at the
+        watch's start minus ``skew_us``, not at its whole history (pass
+        cursors from ``changes(key)`` for that).
+
         ``cursors`` (key -> cursor, updated in place) lets a caller save
-        progress and resume. Ends when ``stop()`` returns true.
+        progress and resume: a key's cursor moves only after all of its
+        changes from one poll were taken from the generator, so a resumed
+        watch repeats rather than loses. With the feed, ``cursors[""]``
+        holds the feed cursor (``feed_cursor`` overrides it), and keys whose
+        cursor fell behind the feed's window are dropped from ``cursors`` to
+        keep it small; they start at the feed's window when they change again.
+
+        Ends when ``stop()`` returns true; it is asked before every poll and
+        key, and every 50 ms while waiting.
         """
         if keys is None and self.feed is None:
             raise ConfigError("watch() without keys needs a Timeline made with feed=Feed(...)")
         cursors = {} if cursors is None else cursors
+        feed = self.feed if keys is None else None
+        if feed is not None:
+            feed_cursor = feed_cursor if feed_cursor is not None else cursors.get("")
+            start = feed.floor(feed_cursor)
+        else:
+            start = self._clock() - self.skew_us
         watched = list(keys or ())
-        while True:
-            if self.feed is not None and keys is None:
-                changed, feed_cursor = self.feed.poll(feed_cursor)
-                watched = changed
+        while not stop():
+            if feed is not None:
+                watched, next_feed_cursor = feed.poll(feed_cursor, bucket=self.bucket)
             for key in watched:
-                result = self.changes(key, cursors.get(key))
-                cursors[key] = result.cursor
+                if stop():
+                    return
+                since = cursors.get(key) or _encode_cursor("c", [start + self.skew_us, []])
+                result = self.changes(key, since)
                 yield from result.changes
-            if stop():
-                return
-            time.sleep(interval)
+                cursors[key] = result.cursor
+            if feed is not None:
+                feed_cursor = cursors[""] = next_feed_cursor
+                start = feed.floor(feed_cursor)
+                for key in [k for k in cursors if k]:
+                    if _decode_cursor(cursors[key], "c")[0] <= start:
+                        del cursors[key]
+            deadline = time.monotonic() + interval
+            while not stop() and (left := deadline - time.monotonic()) > 0:
+                time.sleep(min(left, 0.05))
 
     # -- internals --------------------------------------------------------
 

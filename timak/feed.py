@@ -1,0 +1,498 @@
+"""The global change feed: which timeline keys were written, and when.
+
+``Timeline(conn, feed=Feed(conn))`` notes every write in the feed; then
+``Feed.poll`` (or ``Timeline.watch()`` without keys) answers "which keys
+changed since I last looked" without listing every key of the store.
+
+How it is stored
+================
+The feed lives in its own bucket (``timak.feed``) on the same store, through
+the same backend contract, so it works wherever timelines do. Time is cut
+into *periods* of ``partition_seconds``; each period of each timeline bucket
+is split into ``shards`` keys, ``"{bucket}|{period}|{shard}"``. Each such key
+holds an ordinary timak value with one record per write: id
+``"{arrived} {key}"``, score ``arrived`` (the writer's clock, µs). One record
+per write rather than per key, because a record per key would let a newer
+write hide a lagging writer's older one, which a poll must still report.
+
+Writers never coordinate: ``written`` is one blind write per shard it
+touches (no read). A writer that sees ``fold_at`` siblings under a feed key
+(or, on stores that cannot count them, that wrote it ``fold_at`` times
+itself) folds it: read, merge, store with the read's context.
+
+Bounds
+======
+* Siblings per feed key: about ``fold_at`` where the store counts siblings
+  (memory, SQLite, Riak); about ``W * fold_at`` with ``W`` writing processes
+  where it cannot (Cassandra).
+* Records per feed key: ``capacity`` (default 10,000). A period of one bucket
+  therefore holds ``shards * capacity`` writes (80,000 a minute by default,
+  about 1,300 writes a second) before anything is dropped. The writes
+  dropped are the oldest of an overfull shard, and a poll that needed them
+  warns with ``FeedOverflowWarning`` and counts them in ``stats.overflows``.
+  Size for your peak: raise ``shards`` (each poll reads ``shards`` keys per
+  period) or lower ``partition_seconds``. A full key is about
+  ``capacity * (len(key) + 30)`` bytes before compression.
+* On Cassandra every folded sibling becomes a tombstone; a feed key gathers
+  about as many as it received writes, so keep writes per key and period
+  well under Cassandra's 100,000-tombstone read failure (shards again).
+
+Every ``Feed`` on one feed bucket must use the same ``partition_seconds``
+and ``shards``: a reader finds writes only where its own settings look.
+
+Delivery
+========
+A poll reports every key written with ``arrived > floor``, where ``floor``
+is the cursor's mark minus ``skew_us``; the mark is the reader's clock when
+the previous poll began. So a write is reported if its writer's clock was
+at most ``skew_us`` behind the reader's (``skew_us`` must also cover
+replication delay). A writer that lags more may be missed. Delivery is at
+least once: the cursor remembers up to ``max_cursor_seen`` writes it
+already reported inside the window and skips them; beyond that (a busy
+window) they are reported again. One poll never repeats a key.
+
+The first poll without a cursor reports writes since the reader's clock
+minus ``skew_us``. Cursors are plain strings: store one and poll with it
+after a restart. Feed periods older than the retention are deleted by
+``prune``; a poll whose cursor reaches into pruned periods raises
+``CursorExpiredError`` rather than skip what it can no longer see.
+
+The feed reports keys, not changes: ``Timeline.changes`` reads what changed
+in each, so a store must let a read see a write that completed before it
+(quorum reads and writes); with weaker reads a key may be reported before
+its timeline read shows the change.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import time
+import warnings
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from . import encoding
+from .backends import Backend, Fetched, connect
+from .errors import ConfigError, CorruptValueError, InvalidCursorError
+from .timelines import KeyFeed
+from .value import Record, TimelineValue, check_key, merge
+
+__all__ = [
+    "CursorExpiredError",
+    "DEFAULT_BUCKET",
+    "Feed",
+    "FeedOverflowWarning",
+    "FeedStats",
+]
+
+#: The bucket the feed keeps its periods in, beside the timelines.
+DEFAULT_BUCKET = "timak.feed"
+_PRUNED_KEY = "pruned"  # no "|": never a period key
+_PRUNED_ID = "through"
+# A bucket name longer than this is replaced by its digest in feed keys, so a
+# feed key stays within the 1024 bytes every backend accepts.
+_MAX_BUCKET_IN_KEY = 960
+_LOCAL_COUNTS_MAX = 4096
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class CursorExpiredError(InvalidCursorError):
+    """A feed cursor older than what the feed still holds: ``prune`` deleted
+    periods the poll would have to read. Nothing was skipped silently.
+
+    ``pruned_through`` is the arrival time (µs) before which writes may be
+    gone. Recover with ``poll()`` without a cursor (from now), after
+    rebuilding whatever depended on the changes in between.
+    """
+
+    def __init__(self, message: str, *, pruned_through: int) -> None:
+        super().__init__(message)
+        self.pruned_through = pruned_through
+
+
+class FeedOverflowWarning(RuntimeWarning):
+    """A feed key filled up (``capacity`` writes in one shard of one period),
+    so writes this poll should report may have been dropped."""
+
+
+@dataclass
+class FeedStats:
+    """Counters of one ``Feed`` object since it was made."""
+
+    written: int = 0
+    folds: int = 0
+    polls: int = 0
+    overflows: int = 0
+    pruned: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
+
+
+class Feed(KeyFeed):
+    """A change feed on ``connection`` (a ``Backend`` or a store URL), kept in
+    ``bucket``. See the module docstring for storage, bounds and delivery.
+
+    >>> from timak import Timeline
+    >>> from timak.backends import connect
+    >>> store = connect("memory://")
+    >>> feed = Feed(store)
+    >>> tl = Timeline(store, feed=feed)
+    >>> cursor = feed.poll()[1]
+    >>> tl.add("alice:home", 1, 100)
+    [1]
+    >>> keys, cursor = feed.poll(cursor)
+    >>> keys
+    ['alice:home']
+    >>> feed.poll(cursor)[0]
+    []
+    """
+
+    def __init__(
+        self,
+        connection: Backend | str,
+        bucket: str = DEFAULT_BUCKET,
+        *,
+        partition_seconds: float = 60,
+        shards: int = 8,
+        capacity: int = 10_000,
+        skew_us: int = 5_000_000,
+        retention_seconds: float = 86_400,
+        fold_at: int = 16,
+        max_cursor_seen: int = 1024,
+        max_periods_per_poll: int = 10,
+        clock: Callable[[], int] = _now_us,
+    ) -> None:
+        self.partition_us = int(partition_seconds * 1_000_000)
+        if self.partition_us < 1000:
+            raise ConfigError(
+                f"partition_seconds must be at least 0.001, got {partition_seconds!r}"
+            )
+        for name, number, least in (
+            ("shards", shards, 1),
+            ("capacity", capacity, 1),
+            ("skew_us", skew_us, 0),
+            ("fold_at", fold_at, 2),
+            ("max_cursor_seen", max_cursor_seen, 0),
+        ):
+            if isinstance(number, bool) or not isinstance(number, int) or number < least:
+                raise ConfigError(f"{name} must be an int of at least {least}, got {number!r}")
+        self.retention_us = int(retention_seconds * 1_000_000)
+        if self.retention_us <= skew_us + self.partition_us:
+            raise ConfigError("retention_seconds must exceed partition_seconds plus the skew")
+        # A poll must at least cover its own window (floor .. now + skew).
+        least_periods = (2 * skew_us) // self.partition_us + 2
+        if max_periods_per_poll < least_periods:
+            raise ConfigError(
+                f"max_periods_per_poll must be at least {least_periods} for this skew_us"
+            )
+        self._owns_connection = not isinstance(connection, Backend)
+        self.connection: Backend = (
+            connect(connection) if isinstance(connection, str) else connection
+        )
+        self.bucket = check_key(bucket, "bucket")
+        self.shards = shards
+        self.capacity = capacity
+        self.skew_us = skew_us
+        self.fold_at = fold_at
+        self.max_cursor_seen = max_cursor_seen
+        self.max_periods_per_poll = max_periods_per_poll
+        self._clock = clock
+        self.stats = FeedStats()
+        # Blind writes per feed key by this process, for stores that cannot
+        # count siblings. Small: only the current periods' keys matter.
+        self._local_counts: dict[str, int] = {}
+        self._local_lock = threading.Lock()
+
+    # -- writing ----------------------------------------------------------
+
+    def written(self, bucket: str, keys: Sequence[str], arrived: int) -> None:
+        """Note that ``keys`` of timeline bucket ``bucket`` were written at
+        ``arrived`` (µs, the writer's clock): one blind write per shard."""
+        period = arrived // self.partition_us
+        shards: dict[int, list[Record]] = {}
+        for key in keys:
+            record_id = f"{arrived} {key}"
+            shard = zlib.crc32(record_id.encode("utf-8")) % self.shards
+            shards.setdefault(shard, []).append(Record(record_id, arrived, arrived=arrived))
+        entries = []
+        for shard, records in shards.items():
+            if len(records) > self.capacity:
+                warnings.warn(
+                    f"{len(records)} keys in one feed write overflow capacity={self.capacity}; "
+                    "raise Feed(shards=...) or write in smaller chunks",
+                    FeedOverflowWarning,
+                    stacklevel=2,
+                )
+            value = TimelineValue.of(records, self.capacity)
+            entries.append((self._key(bucket, period, shard), encoding.encode(value)))
+        results = self.connection.store_many(self.bucket, entries)
+        self.stats.add(written=len(keys))
+        for (feed_key, _), count in zip(entries, results, strict=True):
+            if self._should_fold(feed_key, count):
+                self._fold(feed_key)
+
+    def _should_fold(self, feed_key: str, count: int | None) -> bool:
+        if count is None:
+            with self._local_lock:
+                if len(self._local_counts) > _LOCAL_COUNTS_MAX:
+                    self._local_counts.clear()  # at worst a few folds come later
+                count = self._local_counts[feed_key] = self._local_counts.get(feed_key, 0) + 1
+                if count >= self.fold_at:
+                    del self._local_counts[feed_key]
+        return count >= self.fold_at
+
+    def _fold(self, feed_key: str) -> None:
+        fetched = self.connection.fetch(self.bucket, feed_key)
+        if len(fetched.siblings) < 2:
+            return
+        try:
+            value = self._merged(feed_key, fetched)
+        except CorruptValueError:
+            return  # leave the bytes for inspection; polls will report them
+        self.connection.store(self.bucket, feed_key, encoding.encode(value), fetched.context)
+        self.stats.add(folds=1)
+
+    # -- reading ----------------------------------------------------------
+
+    def poll(
+        self, cursor: str | None = None, *, bucket: str = "timelines"
+    ) -> tuple[list[str], str]:
+        """The keys of timeline bucket ``bucket`` written since ``cursor``, and
+        the cursor to poll with next.
+
+        Keys come once each, in the order of their first write since the
+        cursor. Without a cursor: writes since now minus ``skew_us``. A cursor
+        far behind is caught up ``max_periods_per_poll`` periods at a time.
+
+        Raises ``CursorExpiredError`` if the cursor reaches into pruned
+        periods, ``InvalidCursorError`` for a cursor of another bucket or not
+        from a Feed, ``CorruptValueError`` for undecodable feed bytes.
+        """
+        tag = self._bucket_tag(check_key(bucket, "bucket"))
+        now = self._clock()
+        if cursor is None:
+            mark, seen = now, frozenset[bytes]()
+        else:
+            mark, seen = self._decode_cursor(cursor, tag)
+        floor = mark - self.skew_us
+        first = (floor + 1) // self.partition_us
+        last = min((now + self.skew_us) // self.partition_us,
+                   first + self.max_periods_per_poll - 1)
+        records = self._read_periods(tag, first, last, floor)
+        # Checked after reading: prune marks before it deletes, so a period
+        # that was gone when read is always seen as pruned here.
+        self._check_not_pruned(floor)
+        fresh = sorted(
+            (r for r in records if r.score > floor and _digest(r) not in seen),
+            key=lambda r: (r.score, r.id),
+        )
+        new_mark = max(mark, min(now, (last + 1) * self.partition_us + self.skew_us))
+        window = sorted(
+            (r for r in records if r.score > new_mark - self.skew_us),
+            key=lambda r: (r.score, r.id),
+            reverse=True,
+        )
+        keep = [_digest(r) for r in window[: self.max_cursor_seen]]
+        self.stats.add(polls=1)
+        keys = dict.fromkeys(_timeline_key(r) for r in fresh)
+        return list(keys), self._encode_cursor(tag, new_mark, keep)
+
+    def floor(self, cursor: str | None = None) -> int:
+        """The arrival time (µs) after which ``poll(cursor)`` reports writes."""
+        if cursor is None:
+            return self._clock() - self.skew_us
+        mark, _ = self._decode_cursor(cursor, None)
+        return mark - self.skew_us
+
+    def cursor_at(self, since_us: int, *, bucket: str = "timelines") -> str:
+        """A cursor from which ``poll`` reports writes that arrived at or after
+        ``since_us`` (µs since the epoch)."""
+        tag = self._bucket_tag(check_key(bucket, "bucket"))
+        return self._encode_cursor(tag, since_us - 1 + self.skew_us, [])
+
+    def oldest_cursor(self, *, bucket: str = "timelines") -> str:
+        """A cursor from the oldest period the feed still holds for ``bucket``
+        (now, if none). Lists the feed bucket's keys: a full scan on
+        Cassandra and Riak."""
+        tag = self._bucket_tag(check_key(bucket, "bucket"))
+        periods = [period for _, feed_tag, period in self._period_keys() if feed_tag == tag]
+        since = self._pruned_through()
+        if periods:
+            since = max(since, min(periods) * self.partition_us)
+        else:
+            since = max(since, self._clock() - self.skew_us)
+        return self.cursor_at(since, bucket=bucket)
+
+    def _read_periods(self, tag: str, first: int, last: int, floor: int) -> list[Record]:
+        feed_keys = [
+            self._key_for_tag(tag, period, shard)
+            for period in range(first, last + 1)
+            for shard in range(self.shards)
+        ]
+        records: list[Record] = []
+        for feed_key, fetched in zip(
+            feed_keys, self.connection.fetch_many(self.bucket, feed_keys), strict=True
+        ):
+            if not fetched.siblings:
+                continue
+            value = self._merged(feed_key, fetched)
+            if len(value) >= self.capacity and min(r.score for r in value.values()) > floor:
+                self.stats.add(overflows=1)
+                warnings.warn(
+                    f"feed key {feed_key!r} is full (capacity={self.capacity}): writes since "
+                    "the cursor may have been dropped; raise Feed(shards=...)",
+                    FeedOverflowWarning,
+                    stacklevel=3,
+                )
+            records.extend(value.values())
+        return records
+
+    def _merged(self, feed_key: str, fetched: Fetched) -> TimelineValue:
+        values = []
+        for i, sibling in enumerate(fetched.siblings):
+            try:
+                values.append(encoding.decode(sibling))
+            except CorruptValueError as exc:
+                raise CorruptValueError(
+                    f"feed bucket {self.bucket!r}, key {feed_key!r}, sibling {i}: {exc}",
+                    key=feed_key,
+                ) from None
+        return merge(values, self.capacity)
+
+    # -- retention --------------------------------------------------------
+
+    def prune(self, older_than: float | None = None) -> int:
+        """Delete the feed periods that ended more than ``older_than`` seconds
+        ago (default: ``retention_seconds``); return how many feed keys went.
+
+        Polls whose cursor reaches into a deleted period raise
+        ``CursorExpiredError`` from then on. Lists the feed bucket's keys: a
+        full scan on Cassandra and Riak; run it now and then (hourly, say).
+        """
+        horizon = self.retention_us if older_than is None else int(older_than * 1_000_000)
+        if horizon <= self.skew_us:
+            raise ConfigError("older_than must exceed the feed's skew window")
+        through = (self._clock() - horizon) // self.partition_us * self.partition_us
+        self._mark_pruned(through)
+        expired = [
+            feed_key
+            for feed_key, _, period in self._period_keys()
+            if (period + 1) * self.partition_us <= through
+        ]
+        for feed_key in expired:
+            self.connection.delete(self.bucket, feed_key)
+        self.stats.add(pruned=len(expired))
+        return len(expired)
+
+    def _period_keys(self) -> list[tuple[str, str, int]]:
+        """``(feed key, bucket tag, period)`` of every period key in the feed bucket."""
+        found = []
+        for feed_key in self.connection.keys(self.bucket):
+            rest, _, shard = feed_key.rpartition("|")
+            tag, _, period = rest.rpartition("|")
+            if tag and shard.isdigit() and period.lstrip("-").isdigit():
+                found.append((feed_key, tag, int(period)))
+        return found
+
+    def _mark_pruned(self, through: int) -> None:
+        fetched = self.connection.fetch(self.bucket, _PRUNED_KEY)
+        value = merge(
+            [self._merged(_PRUNED_KEY, fetched)], 1, extra=[Record(_PRUNED_ID, through)]
+        )
+        self.connection.store(self.bucket, _PRUNED_KEY, encoding.encode(value), fetched.context)
+
+    def _pruned_through(self) -> int:
+        fetched = self.connection.fetch(self.bucket, _PRUNED_KEY)
+        record = self._merged(_PRUNED_KEY, fetched).get(_PRUNED_ID)
+        return int(record.score) if record is not None else 0
+
+    def _check_not_pruned(self, floor: int) -> None:
+        through = self._pruned_through()
+        if floor + 1 < through:
+            raise CursorExpiredError(
+                f"feed cursor reaches back to arrival {floor + 1} µs, but feed periods before "
+                f"{through} µs were pruned; poll without a cursor to start again from now",
+                pruned_through=through,
+            )
+
+    # -- keys and cursors -------------------------------------------------
+
+    def _key(self, bucket: str, period: int, shard: int) -> str:
+        return self._key_for_tag(self._bucket_tag(bucket), period, shard)
+
+    @staticmethod
+    def _key_for_tag(tag: str, period: int, shard: int) -> str:
+        return f"{tag}|{period}|{shard}"
+
+    @staticmethod
+    def _bucket_tag(bucket: str) -> str:
+        if len(bucket.encode("utf-8")) <= _MAX_BUCKET_IN_KEY:
+            return bucket
+        return "#" + hashlib.blake2b(bucket.encode("utf-8"), digest_size=16).hexdigest()
+
+    @staticmethod
+    def _encode_cursor(tag: str, mark: int, seen: list[bytes]) -> str:
+        check = hashlib.blake2b(tag.encode("utf-8"), digest_size=4).digest()
+        packed = msgpack.packb(["f", check, mark, seen])
+        return "f1." + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+    @staticmethod
+    def _decode_cursor(cursor: object, tag: str | None) -> tuple[int, frozenset[bytes]]:
+        if not isinstance(cursor, str) or not cursor.startswith("f1."):
+            raise InvalidCursorError(f"not a timak feed cursor: {cursor!r:.80}")
+        text = cursor[3:]
+        try:
+            body: Any = msgpack.unpackb(
+                base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), raw=False
+            )
+        except Exception as exc:  # base64/msgpack raise several types on bad input
+            raise InvalidCursorError(f"damaged feed cursor {cursor!r:.80}: {exc}") from None
+        if not (
+            isinstance(body, list)
+            and len(body) == 4
+            and body[0] == "f"
+            and isinstance(body[1], bytes)
+            and type(body[2]) is int
+            and isinstance(body[3], list)
+            and all(isinstance(d, bytes) for d in body[3])
+        ):
+            raise InvalidCursorError(f"damaged feed cursor {cursor!r:.80}")
+        if tag is not None and body[1] != hashlib.blake2b(
+            tag.encode("utf-8"), digest_size=4
+        ).digest():
+            raise InvalidCursorError("this feed cursor was made for another timeline bucket")
+        return body[2], frozenset(body[3])
+
+    # -- lifetime ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the backend if this Feed opened it from a URL."""
+        if self._owns_connection:
+            self.connection.close()
+
+    def __enter__(self) -> Feed:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _digest(record: Record) -> bytes:
+    return hashlib.blake2b(str(record.id).encode("utf-8"), digest_size=8).digest()
+
+
+def _timeline_key(record: Record) -> str:
+    return str(record.id).partition(" ")[2]
