@@ -249,9 +249,9 @@ class Feed(KeyFeed):
             with self._local_lock:
                 if len(self._local_counts) > _LOCAL_COUNTS_MAX:
                     self._local_counts.clear()  # at worst a few folds come later
-                count = self._local_counts[feed_key] = self._local_counts.get(feed_key, 0) + 1
-                if count >= self.fold_at:
-                    del self._local_counts[feed_key]
+                # Estimates the siblings: after a fold, the folded one remains.
+                count = self._local_counts.get(feed_key, 0) + 1
+                self._local_counts[feed_key] = 1 if count >= self.fold_at else count
         return count >= self.fold_at
 
     def _fold(self, feed_key: str) -> None:
