@@ -328,6 +328,11 @@ def props_problems(props: Mapping[str, Any]) -> list[str]:
 
     An empty list means the bucket keeps siblings. Used on first use of each
     bucket and by ``timak riak check``.
+
+    >>> props_problems({"allow_mult": True, "last_write_wins": False})
+    []
+    >>> props_problems({"allow_mult": False})  # Riak's default bucket type
+    ["allow_mult is false: Riak keeps only one of two concurrent writes ..."]
     """
     problems = []
     if props.get("active") is False:
@@ -368,7 +373,11 @@ def _shell_quote(word: str) -> str:
 
 
 def parse_size(text: str, name: str = "size") -> int:
-    """``"5MB"`` -> 5242880. Units are 1024-based, as in riak.conf."""
+    """A byte count from a URL option. Units are 1024-based, as in riak.conf.
+
+    >>> parse_size("5MB"), parse_size("256 KiB"), parse_size("1000")
+    (5242880, 262144, 1000)
+    """
     match = _SIZE.match(text)
     if not match:
         raise ConfigError(f"{name} must be a byte count such as 1048576 or 5MB, got {text!r}")
