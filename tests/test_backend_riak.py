@@ -901,3 +901,20 @@ def test_no_warnings_leak_from_normal_use(backend: RiakBackend) -> None:
         backend.fetch("b", "k")
         list(backend.keys("b"))
     assert caught == []
+
+
+def test_timeline_folds_blind_writes_from_many_writers_at_its_threshold(
+    riak: RiakTestDouble, open_backend: RiakFactory
+) -> None:
+    """Sibling counts from Riak let every writer fold at ``fold_at``, however
+    many writers there are (a per-process count would allow W * fold_at)."""
+    from timak import Timeline
+
+    writers = [Timeline(open_backend(), bucket="tl", max_items=100, fold_at=4)
+               for _ in range(3)]
+    most = 0
+    for i in range(30):
+        writers[i % 3].fanout(["hot"], i, float(i))
+        most = max(most, riak.sibling_count("timak", "tl", "hot"))
+    assert most <= 4
+    assert sorted(writers[0].get("hot")) == list(range(30))
