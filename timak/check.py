@@ -157,6 +157,14 @@ class History:
     untyped: list[str] = field(default_factory=list)
     torn_lines: int = 0
 
+    def note(
+        self, record: Written, *, invoke: int = 0, complete: int = 0, acked: bool = True
+    ) -> None:
+        """Add a record that an operation invoked at ``invoke`` wrote, acknowledged
+        at ``complete`` (or that it may have written, if not ``acked``)."""
+        self.writes.append(_Write(invoke, complete if acked else _NEVER, acked, record))
+        (self.acked if acked else self.maybe).append(record)
+
 
 @dataclass
 class FinalState:
@@ -430,7 +438,7 @@ def _worker_main(spec: _WorkerSpec) -> None:
                 # completion time after the call returns: both err on the
                 # side of calling operations concurrent.
                 _log(fd, {"t": "invoke", **op, "at": time.monotonic_ns()})
-                _log(fd, _perform(tl, op, spec.max_items, seen))
+                _log(fd, _perform(tl, op, seen))
                 os.fsync(fd)
     finally:
         os.close(fd)
@@ -480,7 +488,7 @@ def _next_op(
 
 
 def _perform(
-    tl: Timeline, op: dict[str, Any], max_items: int, seen: dict[str, list[Record]]
+    tl: Timeline, op: dict[str, Any], seen: dict[str, list[Record]]
 ) -> dict[str, Any]:
     """Do ``op``; return its completion line (with what it read, if it read)."""
     done: dict[str, Any] = {"t": "ok", "w": op["w"], "i": op["i"], "n": op["n"]}
@@ -493,7 +501,7 @@ def _perform(
             read = tl.delete(key, op["id"], op["score"], raw=True)
         elif f == "delete?":
             read = tl.delete(key, op["id"], raw=True)
-            done.update(_unscored_delete(read, op["id"], max_items))
+            done.update(_unscored_delete(read, op["id"]))
         elif f == "fanout":
             tl.fanout(op["keys"], op["id"], op["score"], op["data"], deleted=op["deleted"])
         else:
@@ -512,18 +520,14 @@ def _perform(
     return done
 
 
-def _unscored_delete(read: list[Record], item_id: ItemId, max_items: int) -> dict[str, Any]:
+def _unscored_delete(read: list[Record], item_id: ItemId) -> dict[str, Any]:
     # The store looked the score up; what it wrote shows in the value it
     # returns: a tombstone for the id at the score it found. If the id is
     # visible instead, a concurrent write moved it above that score between
-    # the lookup and the write, so the tombstone changed nothing. If the id
-    # is absent from a full value, a tombstone may have been trimmed at once.
+    # the lookup and the write; if it is absent, it was not there or its
+    # tombstone was trimmed at once. Either way no tombstone was stored.
     mine = next((r for r in read if r.id == item_id), None)
-    if mine is not None:
-        return {"score": mine.score} if mine.deleted else {"score": None, "wrote": False}
-    if len(read) < max_items:
-        return {"score": None, "wrote": False}  # the id was not there
-    return {"score": None}
+    return {"score": mine.score if mine is not None and mine.deleted else None}
 
 
 def _describe(exc: BaseException) -> str:
@@ -608,15 +612,10 @@ def _classify(history: History, op: dict[str, Any], done: dict[str, Any] | None)
                 Record(r[0], r[1], bool(r[2]), r[3]) for r in done["read"]
             ]))
         if op["f"] == "delete?":
-            if done.get("score") is not None:
-                records = [Written(op["key"], op["id"], done["score"], True)]
-            elif done.get("wrote") is False:
-                records = []
-            else:
-                acked = False  # a tombstone at a score we never saw
+            score = done.get("score")
+            records = [] if score is None else [Written(op["key"], op["id"], score, True)]
     for record in records:
-        history.writes.append(_Write(invoke, complete if acked else _NEVER, acked, record))
-        (history.acked if acked else history.maybe).append(record)
+        history.note(record, invoke=invoke, complete=complete, acked=acked)
 
 
 def _records_of(op: dict[str, Any]) -> list[Written]:
