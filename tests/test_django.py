@@ -1,0 +1,259 @@
+"""The Django adapter with real Django and its SQLite database.
+
+No pytest-django: settings are configured here, tables made by ``migrate
+--run-syncdb``, and every test commits for real (``on_commit`` callbacks
+only run on a real commit), then cleans its rows up.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+django = pytest.importorskip("django")
+from django.conf import settings  # noqa: E402
+
+if not settings.configured:
+    settings.configure(
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        INSTALLED_APPS=["timak.contrib.django", "django_app"],
+        USE_TZ=True,
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        TIMAK={"URL": "memory://django-settings", "MAX_ITEMS": 50},
+    )
+    django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.core.management.base import CommandError  # noqa: E402
+from django.db import transaction  # noqa: E402
+from django.test.utils import override_settings  # noqa: E402
+from django_app.models import Person, Post  # noqa: E402
+
+from timak import Timeline  # noqa: E402
+from timak.backends.memory import MemoryBackend  # noqa: E402
+from timak.contrib.django import (  # noqa: E402
+    register,
+    registrations,
+    settings_timeline,
+    unregister,
+)
+from timak.errors import ConfigError, InvalidDataError, UnavailableError  # noqa: E402
+from timak.scores import from_datetime  # noqa: E402
+
+WHEN = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tables() -> None:
+    call_command("migrate", run_syncdb=True, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def clean() -> Iterator[None]:
+    yield
+    unregister()
+    Post.objects.all().delete()
+    Person.objects.all().delete()
+
+
+@pytest.fixture
+def tl() -> Timeline:
+    return Timeline(MemoryBackend(), max_items=100)
+
+
+def own_timeline(post: Post) -> list[str]:
+    return [f"user:{post.author_id}:posts"]
+
+
+def home_timelines(post: Post) -> list[str]:
+    followers = Person.objects.filter(follows=post.author_id).values_list("pk", flat=True)
+    return [f"user:{pk}:home" for pk in followers]
+
+
+def test_save_adds_after_commit_and_delete_deletes(tl: Timeline) -> None:
+    register(Post, keys=own_timeline, score="created_at", data=lambda p: {"text": p.text},
+             timeline=tl)
+    alice = Person.objects.create(name="alice")
+    key = f"user:{alice.pk}:posts"
+    with transaction.atomic():
+        post = Post.objects.create(author=alice, text="hello", created_at=WHEN)
+        assert tl.get(key) == []  # not committed yet
+    assert tl.get(key) == [{"text": "hello"}]
+    (record,) = tl.get(key, raw=True)
+    assert (record.id, record.score) == (post.pk, from_datetime(WHEN))
+    post.delete()  # autocommit: the delete runs at once
+    assert tl.get(key) == []
+    assert tl.get(key, raw=True)[0].deleted
+
+
+def test_rolled_back_transaction_writes_nothing(tl: Timeline) -> None:
+    register(Post, keys=own_timeline, score="created_at", timeline=tl)
+    alice = Person.objects.create(name="alice")
+    key = f"user:{alice.pk}:posts"
+    with pytest.raises(Boom), transaction.atomic():
+        Post.objects.create(author=alice, text="never", created_at=WHEN)
+        raise Boom
+    with transaction.atomic():
+        kept = Post.objects.create(author=alice, text="kept", created_at=WHEN)
+        with pytest.raises(Boom), transaction.atomic():  # a savepoint rolled back
+            Post.objects.create(author=alice, text="undone", created_at=WHEN)
+            raise Boom
+    assert tl.get(key) == [kept.pk]
+    assert list(Post.objects.values_list("text", flat=True)) == ["kept"]
+
+
+def test_deleting_in_a_rolled_back_transaction_keeps_the_item(tl: Timeline) -> None:
+    register(Post, keys=own_timeline, score="created_at", timeline=tl)
+    post = Post.objects.create(author=Person.objects.create(name="a"), text="x", created_at=WHEN)
+    key, pk = own_timeline(post)[0], post.pk
+    with pytest.raises(Boom), transaction.atomic():
+        post.delete()
+        raise Boom
+    assert tl.get(key) == [pk]
+
+
+def test_fanout_to_followers(tl: Timeline) -> None:
+    register(Post, keys=own_timeline, score="created_at", timeline=tl)
+    register(Post, keys=home_timelines, score="created_at", timeline=tl, blind=True)
+    alice, bob, carol, dave = (Person.objects.create(name=n) for n in ("a", "b", "c", "d"))
+    bob.follows.add(alice)
+    carol.follows.add(alice)
+    dave.follows.add(bob)
+    post = Post.objects.create(author=alice, text="hi", created_at=WHEN)
+    assert tl.get(f"user:{alice.pk}:posts") == [post.pk]
+    assert tl.get(f"user:{bob.pk}:home") == [post.pk]
+    assert tl.get(f"user:{carol.pk}:home") == [post.pk]
+    assert tl.get(f"user:{dave.pk}:home") == []
+    assert tl.stats.blind_writes == 2
+    post.delete()
+    assert tl.get(f"user:{bob.pk}:home") == []
+    assert tl.get(f"user:{carol.pk}:home") == []
+    assert tl.get(f"user:{alice.pk}:posts") == []
+
+
+def test_updates_move_the_item_unless_turned_off(tl: Timeline) -> None:
+    register(Post, keys=own_timeline, score="created_at", timeline=tl)
+    alice = Person.objects.create(name="alice")
+    first = Post.objects.create(author=alice, text="1", created_at=WHEN)
+    second = Post.objects.create(author=alice, text="2", created_at=WHEN + timedelta(hours=1))
+    key = f"user:{alice.pk}:posts"
+    assert tl.get(key) == [second.pk, first.pk]
+    first.created_at = WHEN + timedelta(hours=2)
+    first.save()
+    assert tl.get(key) == [first.pk, second.pk]
+
+    unregister(Post)
+    register(Post, keys=own_timeline, score="created_at", timeline=tl, updates=False)
+    writes = tl.stats.writes
+    second.created_at = WHEN + timedelta(hours=3)
+    second.save()
+    assert tl.stats.writes == writes
+    assert tl.get(key) == [first.pk, second.pk]
+
+
+def test_data_that_cannot_be_stored_fails_the_save(tl: Timeline) -> None:
+    register(Post, keys=own_timeline, score="created_at", data=lambda p: {p.text}, timeline=tl)
+    alice = Person.objects.create(name="alice")
+    with pytest.raises(InvalidDataError), transaction.atomic():
+        Post.objects.create(author=alice, text="a set is not data", created_at=WHEN)
+    assert not Post.objects.exists()
+
+
+def test_a_failed_write_raises_after_commit(tl: Timeline) -> None:
+    register(Post, keys=own_timeline, score="created_at", timeline=tl)
+    alice = Person.objects.create(name="alice")
+    assert isinstance(tl.connection, MemoryBackend)
+    tl.connection.fail_next(UnavailableError("down"))
+    with pytest.raises(UnavailableError), transaction.atomic():
+        Post.objects.create(author=alice, text="committed anyway", created_at=WHEN)
+    assert Post.objects.count() == 1  # the row is committed: backfill catches up
+
+
+def test_robust_registrations_log_failed_writes(
+    tl: Timeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    register(Post, keys=own_timeline, score="created_at", timeline=tl, robust=True)
+    alice = Person.objects.create(name="alice")
+    assert isinstance(tl.connection, MemoryBackend)
+    tl.connection.fail_next(UnavailableError("down"))
+    with caplog.at_level(logging.ERROR, logger="timak.contrib.django"), transaction.atomic():
+        post = Post.objects.create(author=alice, text="x", created_at=WHEN)
+    assert f"could not add item {post.pk}" in caplog.text
+    assert tl.get(f"user:{alice.pk}:posts") == []
+
+
+def test_timeline_from_settings_and_from_a_callable() -> None:
+    register(Post, keys=own_timeline, score="created_at")
+    made: list[Timeline] = []
+
+    def make() -> Timeline:
+        made.append(Timeline(MemoryBackend()))
+        return made[-1]
+
+    register(Post, keys=lambda p: "all-posts", score=lambda p: p.pk, id=lambda p: f"p{p.pk}",
+             timeline=make)
+    alice = Person.objects.create(name="alice")
+    post = Post.objects.create(author=alice, text="x", created_at=WHEN)
+    Post.objects.create(author=alice, text="y", created_at=WHEN)
+    assert settings_timeline().max_items == 50
+    assert settings_timeline().get(f"user:{alice.pk}:posts")[-1] == post.pk
+    assert len(made) == 1  # called once, on first use
+    assert made[0].get("all-posts") == [f"p{post.pk + 1}", f"p{post.pk}"]
+    bucket = f"b-{uuid.uuid4().hex}"
+    with override_settings(TIMAK={"URL": "memory://", "BUCKET": bucket, "FEED": True}):
+        assert settings_timeline().bucket == bucket
+        assert settings_timeline().feed is not None
+    with override_settings(TIMAK={"URLS": "x"}), pytest.raises(ConfigError, match="URLS"):
+        settings_timeline()
+
+
+def test_register_checks_its_arguments(tl: Timeline) -> None:
+    with pytest.raises(ConfigError, match="no field 'published'"):
+        register(Post, keys=own_timeline, score="published", timeline=tl)
+    with pytest.raises(ConfigError, match="keys"):
+        register(Post, keys="user:1", score="created_at", timeline=tl)  # type: ignore[arg-type]
+    assert registrations(Post) == []
+
+
+def test_backfill_command(tl: Timeline) -> None:
+    alice, bob = Person.objects.create(name="alice"), Person.objects.create(name="bob")
+    bob.follows.add(alice)
+    # bulk_create sends no signals: these rows predate the registration.
+    Post.objects.bulk_create(
+        Post(author=alice, text=str(i), created_at=WHEN + timedelta(minutes=i))
+        for i in range(250)
+    )
+    register(Post, keys=own_timeline, score="created_at", timeline=tl)
+    register(Post, keys=home_timelines, score="created_at", timeline=tl, blind=True)
+    out = io.StringIO()
+    call_command("timak_backfill", "django_app.Post", "--batch", "100", stdout=out)
+    newest_first = list(Post.objects.order_by("-created_at").values_list("pk", flat=True))
+    assert tl.get(f"user:{alice.pk}:posts") == newest_first[:100]  # max_items=100
+    assert tl.get(f"user:{bob.pk}:home") == newest_first[:100]
+    lines = out.getvalue().splitlines()
+    assert lines[-2].startswith("django_app.Post: 250/250 (")
+    assert lines[-1] == (
+        "backfilled 250 django_app.Post rows: 500 timeline writes for 2 registration(s)"
+    )
+    # Running it again, blind, changes nothing and is safe.
+    out = io.StringIO()
+    call_command("timak_backfill", "django_app.Post", "--blind", stdout=out)
+    assert tl.get(f"user:{alice.pk}:posts") == newest_first[:100]
+
+
+def test_backfill_refuses_unknown_or_unregistered_models() -> None:
+    with pytest.raises(CommandError, match="not registered"):
+        call_command("timak_backfill", "django_app.Person", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="no model"):
+        call_command("timak_backfill", "django_app.Nope", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="--batch"):
+        call_command("timak_backfill", "django_app.Post", "--batch", "0")
