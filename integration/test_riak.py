@@ -4,7 +4,7 @@
 
 The bucket type must exist and keep siblings (``timak riak setup`` prints
 the commands). Without the variable every test here skips, saying so; with
-``TIMAK_RIAK_REQUIRED=1`` (CI with a Riak) that skip is a failure instead.
+``TIMAK_REQUIRE_RIAK=1`` (CI with a Riak) that skip is a failure instead.
 Each test uses fresh bucket names and leaves its keys behind (Riak has no
 cheap way to drop a bucket).
 """
@@ -31,8 +31,8 @@ SKIP_REASON = "set TIMAK_RIAK_URL=riak://host:8098/?bucket_type=timak to run aga
 def riak_url() -> str:
     url = os.environ.get("TIMAK_RIAK_URL")
     if not url:
-        if os.environ.get("TIMAK_RIAK_REQUIRED") == "1":
-            pytest.fail(f"TIMAK_RIAK_REQUIRED=1 but TIMAK_RIAK_URL is unset: {SKIP_REASON}",
+        if os.environ.get("TIMAK_REQUIRE_RIAK") == "1":
+            pytest.fail(f"TIMAK_REQUIRE_RIAK=1 but TIMAK_RIAK_URL is unset: {SKIP_REASON}",
                         pytrace=False)
         pytest.skip(SKIP_REASON)
     return url
