@@ -55,6 +55,7 @@ def test_json_shape_and_arithmetic(results: list[bench.Result]) -> None:
         assert entry["ratio"] == pytest.approx(entry["ops_per_s"] / entry["floor_ops_per_s"])
         assert 0 < entry["p50_ms"] <= entry["p99_ms"]
         assert 0 < entry["floor_p50_ms"] <= entry["floor_p99_ms"]
+        assert entry["cpu_ratio"] > 0
         assert entry["samples"] == entry["floor_samples"] >= bench.QUICK.plan.min_samples
         if entry["target"] is None:
             assert entry["meets_target"] is None
@@ -95,7 +96,7 @@ def test_measure_interleaves_and_sets_up_untimed() -> None:
     floor = bench.Op(lambda: log.append("f"))
     plan = bench.Plan(warmup=1, min_samples=4, max_samples=4, budget_s=0.0)
     mine, theirs = bench.measure(subject, floor, plan)
-    assert len(mine) == len(theirs) == 4
+    assert len(mine.wall) == len(mine.cpu) == len(theirs.wall) == len(theirs.cpu) == 4
     runs = "".join(log)
     assert runs == "Ssf" + "Ssf" + "fSs" + "Ssf" + "fSs"
 
@@ -103,7 +104,7 @@ def test_measure_interleaves_and_sets_up_untimed() -> None:
 def test_measure_stops_at_max_samples_despite_budget() -> None:
     plan = bench.Plan(warmup=0, min_samples=1, max_samples=3, budget_s=3600.0)
     mine, theirs = bench.measure(bench.Op(lambda: None), bench.Op(lambda: None), plan)
-    assert len(mine) == len(theirs) == 3
+    assert len(mine.wall) == len(theirs.wall) == 3
 
 
 def test_unknown_scenario_is_a_config_error() -> None:

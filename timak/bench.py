@@ -31,8 +31,11 @@ per-repetition setup (emptying keys, re-creating siblings) runs untimed
 before it. Rates come from the median sample: ``ops_per_s = units / p50``,
 where ``units`` is what the case counts (keys written, pages read, ...).
 ``p99`` is the nearest-rank percentile, so with fewer than 100 samples it is
-the slowest sample. The garbage collector stays on (its cost is real) and is
-run before each case.
+the slowest sample. Each call's CPU time (``process_time_ns``) is taken too,
+and ``cpu_ratio`` is the ratio of the CPU medians: on a busy machine it
+wobbles less than the wall-clock ratio, so the two disagreeing by much marks
+a case disturbed by other processes. The garbage collector stays on (its
+cost is real) and is run before each case.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ __all__ = [
     "QUICK",
     "Result",
     "SCENARIOS",
+    "Samples",
     "Sizes",
     "measure",
     "open_backends",
@@ -174,7 +178,8 @@ QUICK = Mode(
 class Result:
     """One case: the subject's and the floor's latency and rate.
 
-    ``ratio`` is ``ops_per_s / floor_ops_per_s`` (1.0: as fast as the floor).
+    ``ratio`` is ``ops_per_s / floor_ops_per_s`` (1.0: as fast as the floor);
+    ``cpu_ratio`` is the same from median CPU time (see ``Samples``).
     ``target`` is the smallest acceptable ratio, or ``None`` when the case has
     no target; ``meets_target`` is then ``None`` too.
     """
@@ -191,6 +196,7 @@ class Result:
     floor_name: str
     floor_p50_ms: float
     floor_p99_ms: float
+    cpu_ratio: float
     samples: int
     floor_samples: int
     target: float | None
@@ -213,6 +219,7 @@ class Result:
             "floor_name": self.floor_name,
             "floor_p50_ms": self.floor_p50_ms,
             "floor_p99_ms": self.floor_p99_ms,
+            "cpu_ratio": self.cpu_ratio,
             "samples": self.samples,
             "floor_samples": self.floor_samples,
             "target": self.target,
@@ -262,32 +269,43 @@ class _Case:
         return " ".join([self.scenario, *(f"{k}={v}" for k, v in self.params.items())])
 
 
-def _timed(op: Op) -> int:
-    if op.setup is not None:
-        op.setup()
-    start = time.perf_counter_ns()
-    op.run()
-    return time.perf_counter_ns() - start
+@dataclass
+class Samples:
+    """Per-call samples of one side of a case, in nanoseconds: ``wall`` from
+    ``perf_counter_ns`` (what is reported) and ``cpu`` from
+    ``process_time_ns`` (the process's CPU time, all threads), which a busy
+    machine disturbs less; the two ratios disagreeing flags a noisy run."""
+
+    wall: list[int] = field(default_factory=list)
+    cpu: list[int] = field(default_factory=list)
+
+    def take(self, op: Op) -> None:
+        if op.setup is not None:
+            op.setup()
+        cpu, wall = time.process_time_ns(), time.perf_counter_ns()
+        op.run()
+        self.wall.append(time.perf_counter_ns() - wall)
+        self.cpu.append(time.process_time_ns() - cpu)
 
 
-def measure(subject: Op, floor: Op, plan: Plan) -> tuple[list[int], list[int]]:
-    """Latency samples (ns) of ``subject`` and ``floor``, run interleaved.
+def measure(subject: Op, floor: Op, plan: Plan) -> tuple[Samples, Samples]:
+    """Samples of ``subject`` and ``floor``, run interleaved.
 
     Rounds alternate which side runs first, so a slow spell of the machine
     lands on both sides alike.
     """
     for _ in range(plan.warmup):
-        _timed(subject)
-        _timed(floor)
-    mine: list[int] = []
-    theirs: list[int] = []
+        Samples().take(subject)
+        Samples().take(floor)
+    mine, theirs = Samples(), Samples()
     started = time.monotonic()
     for round_no in itertools.count():
         pair = [(subject, mine), (floor, theirs)]
         for op, samples in pair if round_no % 2 == 0 else pair[::-1]:
-            samples.append(_timed(op))
-        enough = len(mine) >= plan.min_samples and time.monotonic() - started >= plan.budget_s
-        if enough or len(mine) >= plan.max_samples:
+            samples.take(op)
+        count = len(mine.wall)
+        enough = count >= plan.min_samples and time.monotonic() - started >= plan.budget_s
+        if enough or count >= plan.max_samples:
             return mine, theirs
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -308,8 +326,8 @@ def _run_case(case: _Case, plan: Plan) -> Result:
         mine, theirs = measure(prepared.subject, prepared.floor, plan)
     finally:
         prepared.cleanup()
-    ops = prepared.units * 1e9 / max(_p50(mine), 1.0)
-    floor_ops = prepared.units * 1e9 / max(_p50(theirs), 1.0)
+    ops = prepared.units * 1e9 / max(_p50(mine.wall), 1.0)
+    floor_ops = prepared.units * 1e9 / max(_p50(theirs.wall), 1.0)
     ratio = ops / floor_ops
     return Result(
         name=case.name,
@@ -319,13 +337,14 @@ def _run_case(case: _Case, plan: Plan) -> Result:
         ops_per_s=ops,
         floor_ops_per_s=floor_ops,
         ratio=ratio,
-        p50_ms=_p50(mine) / 1e6,
-        p99_ms=_p99(mine) / 1e6,
+        p50_ms=_p50(mine.wall) / 1e6,
+        p99_ms=_p99(mine.wall) / 1e6,
         floor_name=case.floor_name,
-        floor_p50_ms=_p50(theirs) / 1e6,
-        floor_p99_ms=_p99(theirs) / 1e6,
-        samples=len(mine),
-        floor_samples=len(theirs),
+        floor_p50_ms=_p50(theirs.wall) / 1e6,
+        floor_p99_ms=_p99(theirs.wall) / 1e6,
+        cpu_ratio=max(_p50(theirs.cpu), 1.0) / max(_p50(mine.cpu), 1.0),
+        samples=len(mine.wall),
+        floor_samples=len(theirs.wall),
         target=case.target,
         meets_target=None if case.target is None else ratio >= case.target,
         params=dict(case.params),
