@@ -4,10 +4,12 @@ tampered history, deliberately broken merges)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import sqlite3
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,13 @@ from timak.check import (
 from timak.cli import main
 from timak.encoding import decode, encode
 from timak.value import TimelineValue
+
+# A failing hypothesis test imports libcst (to suggest a patch), which emits a
+# DeprecationWarning that setup.cfg turns into an INTERNALERROR hiding the
+# failure. Import it now, quietly.
+with warnings.catch_warnings(), contextlib.suppress(ImportError):
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import hypothesis.extra._patching  # noqa: F401
 
 KEYS = [f"hot:{i}" for i in range(5)]
 
