@@ -248,7 +248,9 @@ def check_data(data: object) -> None:
     int (64-bit), float, str, bytes, and lists/tuples and dicts of those.
     """
     try:
-        msgpack.packb(data)
+        # Unpack too: msgpack packs a tuple dict key that unpacks as an
+        # unhashable list, and a value that cannot decode poisons its key.
+        msgpack.unpackb(msgpack.packb(data), raw=False, strict_map_key=False)
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidDataError(
             f"obj_data cannot be stored ({exc}); use JSON-like data: "
