@@ -338,6 +338,11 @@ def run_workers(
         process.start()
         running[worker] = _Running(spec, process)
 
+    # Open the store once first: it raises here if the store is unreachable,
+    # and creates any schema before the workers connect at once (concurrent
+    # DDL from several clients can make Cassandra nodes disagree).
+    with Timeline(config.url, bucket=bucket, max_items=config.max_items) as tl:
+        tl.connection.fetch(bucket, keys[0])
     deadline = time.monotonic() + config.timeout
     last_report = time.monotonic()
     try:
