@@ -83,6 +83,13 @@ class Env:
             backend.close()
 
 
+def until(got: list[Change], n: int) -> Callable[[], bool]:
+    """A watch ``stop``: true once ``got`` holds ``n`` changes, or after a
+    bounded wait (then the test's assertions say what was missing)."""
+    deadline = time.monotonic() + 10
+    return lambda: len(got) >= n or time.monotonic() > deadline
+
+
 def drain(feed: Feed, cursor: str, bucket: str, polls: int = 50) -> list[str]:
     """Poll until the cursor has caught up with the reader's clock; return
     every key reported on the way."""
@@ -323,7 +330,7 @@ class FeedScenarios:
         tl.add("k", "history", 1)
         env.clock.advance(60)
         got: list[Change] = []
-        watch = tl.watch(interval=0.01, stop=lambda: len(got) >= 2)
+        watch = tl.watch(interval=0.01, stop=until(got, 2))
         tl.add("k", "new", 2)
         env.clock.advance(0.1)
         tl.add("j", "other", 3)
@@ -336,7 +343,7 @@ class FeedScenarios:
         tl.add("k", "history", 1)
         env.clock.advance(60)
         got: list[Change] = []
-        watch = tl.watch(["k"], interval=0.01, stop=lambda: len(got) >= 1)
+        watch = tl.watch(["k"], interval=0.01, stop=until(got, 1))
         tl.add("k", "new", 2)
         for change in watch:
             got.append(change)
@@ -346,11 +353,7 @@ class FeedScenarios:
         tl = env.writer()
         cursors: dict[str, str] = {}
         got: list[Change] = []
-
-        def stop_after(n: int) -> Callable[[], bool]:
-            return lambda: len(got) >= n
-
-        first = tl.watch(interval=0.01, cursors=cursors, stop=stop_after(2))
+        first = tl.watch(interval=0.01, cursors=cursors, stop=until(got, 2))
         tl.add("a", 1, 1)
         tl.add("b", 1, 1)
         for change in first:
@@ -361,10 +364,24 @@ class FeedScenarios:
         tl.add("a", 2, 2)
         env.writer(lag_s=3).add("c", 1, 1)
         # A new process resumes from the saved cursors.
-        resumed = env.writer().watch(interval=0.01, cursors=saved, stop=stop_after(4))
+        resumed = env.writer().watch(interval=0.01, cursors=saved, stop=until(got, 4))
         for change in resumed:
             got.append(change)
         assert sorted((c.key, c.id) for c in got) == [("a", 1), ("a", 2), ("b", 1), ("c", 1)]
+
+    def test_watch_abandoned_mid_key_repeats_rather_than_loses(self, env: Env) -> None:
+        tl = env.writer()
+        cursors: dict[str, str] = {}
+        watch = tl.watch(["k"], interval=0.01, cursors=cursors)
+        tl.add("k", 1, 1)
+        env.clock.advance(0.1)
+        tl.add("k", 2, 2)
+        assert next(watch).id == 1
+        watch.close()  # the consumer stops before taking change 2
+        got: list[Change] = []
+        for change in tl.watch(["k"], interval=0.01, cursors=cursors, stop=until(got, 2)):
+            got.append(change)
+        assert [c.id for c in got] == [1, 2]
 
     def test_watch_forgets_idle_keys(self, env: Env) -> None:
         tl = env.writer()
