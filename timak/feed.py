@@ -33,9 +33,10 @@ Bounds
   Size for your peak: raise ``shards`` (each poll reads ``shards`` keys per
   period) or lower ``partition_seconds``. A full key is about
   ``capacity * (len(key) + 30)`` bytes before compression.
-* On Cassandra every folded sibling becomes a tombstone; a feed key gathers
-  about as many as it received writes, so keep writes per key and period
-  well under Cassandra's 100,000-tombstone read failure (shards again).
+* Tombstones on Cassandra: folds delete whole ranges of one writer's
+  siblings (see ``timak.backends.cassandra``), so a feed key gathers a few
+  range markers per writer process, not one per write; ``prune`` leaves one
+  partition tombstone per feed key it deletes.
 
 Every ``Feed`` on one feed bucket must use the same ``partition_seconds``
 and ``shards``: a reader finds writes only where its own settings look.
