@@ -7,6 +7,9 @@ Left: median time to decode and merge a key's siblings (the ``merge``
 scenario: the work of every read), against the sibling count, one line per
 timeline size, with its floor (decode alone) dashed. Right: the same as a
 ratio to the floor. Needs matplotlib (``pip install -e .[dev]``).
+
+``--markdown`` prints the results as the Markdown table in docs/benchmarks.md
+instead (no matplotlib needed).
 """
 
 from __future__ import annotations
@@ -72,12 +75,37 @@ def plot(results: list[dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
 
+def markdown_table(results: list[dict[str, Any]]) -> str:
+    """The results as a Markdown table: medians, p99, floors and ratios."""
+    lines = [
+        "| case | backend | median ms | p99 ms | floor | floor median ms | ratio "
+        "| cpu ratio | target |",
+        "|---|---|--:|--:|---|--:|--:|--:|---|",
+    ]
+    for r in results:
+        target = "-"
+        if r.get("target") is not None:
+            verdict = "met" if r["meets_target"] else "**missed**"
+            target = f"≥ {r['target']:.2f} {verdict}"
+        lines.append(
+            f"| {r['name']} | {r['backend']} | {r['p50_ms']:.3g} | {r['p99_ms']:.3g} "
+            f"| {r.get('floor_name', '')} | {r.get('floor_p50_ms', 0):.3g} | {r['ratio']:.2f} "
+            f"| {r.get('cpu_ratio', float('nan')):.2f} | {target} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="a file written by `timak bench --json`")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="PNG to write")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the results as a Markdown table instead of plotting")
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text())["results"]
+    if args.markdown:
+        print(markdown_table(results))
+        return 0
     plot(results, args.out)
     print(args.out)
     return 0

@@ -170,3 +170,16 @@ def test_plot_turns_json_into_png(tmp_path: Path, results: list[bench.Result]) -
     )
     assert done.returncode == 0, done.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_markdown_table_has_a_row_per_result(tmp_path: Path, results: list[bench.Result]) -> None:
+    data = tmp_path / "results.json"
+    data.write_text(json.dumps(bench.results_json(results)))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "plot.py"), str(data), "--markdown"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) == len(results) + 1  # the header row
+    assert "missed" in done.stdout or "met" in done.stdout
