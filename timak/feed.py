@@ -26,8 +26,8 @@ Bounds
   (memory, SQLite, Riak); about ``W * fold_at`` with ``W`` writing processes
   where it cannot (Cassandra).
 * Records per feed key: ``capacity`` (default 10,000). A period of one bucket
-  therefore holds ``shards * capacity`` writes (80,000 a minute by default,
-  about 1,300 writes a second) before anything is dropped. The writes
+  therefore holds ``shards * capacity`` writes (40,000 per 10 seconds by
+  default, 4,000 writes a second) before anything is dropped. The writes
   dropped are the oldest of an overfull shard, and a poll that needed them
   warns with ``FeedOverflowWarning`` and counts them in ``stats.overflows``.
   Size for your peak: raise ``shards`` (each poll reads ``shards`` keys per
@@ -50,7 +50,9 @@ at most ``skew_us`` behind the reader's (``skew_us`` must also cover
 replication delay). A writer that lags more may be missed. Delivery is at
 least once: the cursor remembers up to ``max_cursor_seen`` writes it
 already reported inside the window and skips them; beyond that (a busy
-window) they are reported again. One poll never repeats a key.
+window: with the defaults, above about 600 writes a second) the oldest are
+reported again. One poll never repeats a key. A poll decodes every write
+in the periods its window overlaps, so its cost grows with the write rate.
 
 The first poll without a cursor reports writes since the reader's clock
 minus ``skew_us``. Cursors are plain strings: store one and poll with it
@@ -166,14 +168,14 @@ class Feed(KeyFeed):
         connection: Backend | str,
         bucket: str = DEFAULT_BUCKET,
         *,
-        partition_seconds: float = 60,
-        shards: int = 8,
+        partition_seconds: float = 10,
+        shards: int = 4,
         capacity: int = 10_000,
         skew_us: int = 5_000_000,
         retention_seconds: float = 86_400,
         fold_at: int = 16,
-        max_cursor_seen: int = 1024,
-        max_periods_per_poll: int = 10,
+        max_cursor_seen: int = 4096,
+        max_periods_per_poll: int = 30,
         clock: Callable[[], int] = _now_us,
     ) -> None:
         self.partition_us = int(partition_seconds * 1_000_000)
