@@ -183,3 +183,9 @@ def test_markdown_table_has_a_row_per_result(tmp_path: Path, results: list[bench
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert len(rows) == len(results) + 1  # the header row
     assert "missed" in done.stdout or "met" in done.stdout
+
+
+def test_measure_gives_up_on_slow_cases_after_max_s_with_a_few_samples() -> None:
+    plan = bench.Plan(warmup=0, min_samples=100, max_samples=1000, budget_s=0.0, max_s=0.0)
+    mine, theirs = bench.measure(bench.Op(lambda: None), bench.Op(lambda: None), plan)
+    assert len(mine.wall) == len(theirs.wall) == bench.MIN_SAMPLES

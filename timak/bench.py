@@ -71,6 +71,7 @@ __all__ = [
     "BACKENDS",
     "BUCKET",
     "FULL",
+    "MIN_SAMPLES",
     "Mode",
     "Plan",
     "QUICK",
@@ -105,17 +106,23 @@ _ID0 = 10**15  # item ids look like snowflake-ish 64-bit ids
 _T0 = 1_700_000_000_000_000  # scores are datetimes as microseconds
 _ARRIVED = _T0
 _NO_FOLD = 1 << 30
+#: The fewest samples per side a case reports, however slow its calls.
+MIN_SAMPLES = 5
 _VERBS = ("post", "like", "follow", "share", "comment")
 
 
 @dataclass(frozen=True)
 class Plan:
-    """How many times to run each side of a case."""
+    """How many times to run each side of a case: until ``min_samples`` and
+    ``budget_s`` are both reached, or ``max_samples``; a case whose calls are
+    slow (fan-out to 10,000 keys on a remote store) stops after ``max_s``
+    seconds once it has ``MIN_SAMPLES``."""
 
     warmup: int
     min_samples: int
     max_samples: int
     budget_s: float
+    max_s: float = float("inf")
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,7 @@ FULL = Mode(
         blind_items=(10, 1_000, 10_000),
         blind_keys=100,
     ),
-    Plan(warmup=2, min_samples=25, max_samples=300, budget_s=4.0),
+    Plan(warmup=2, min_samples=25, max_samples=300, budget_s=4.0, max_s=60.0),
 )
 QUICK = Mode(
     "quick",
@@ -303,9 +310,10 @@ def measure(subject: Op, floor: Op, plan: Plan) -> tuple[Samples, Samples]:
         pair = [(subject, mine), (floor, theirs)]
         for op, samples in pair if round_no % 2 == 0 else pair[::-1]:
             samples.take(op)
-        count = len(mine.wall)
-        enough = count >= plan.min_samples and time.monotonic() - started >= plan.budget_s
-        if enough or count >= plan.max_samples:
+        count, elapsed = len(mine.wall), time.monotonic() - started
+        enough = count >= plan.min_samples and elapsed >= plan.budget_s
+        too_slow = count >= min(MIN_SAMPLES, plan.min_samples) and elapsed >= plan.max_s
+        if enough or too_slow or count >= plan.max_samples:
             return mine, theirs
     raise AssertionError("unreachable")  # pragma: no cover
 
