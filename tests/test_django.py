@@ -245,8 +245,9 @@ def test_backfill_command(tl: Timeline) -> None:
         "backfilled 250 django_app.Post rows: 500 timeline writes for 2 registration(s)"
     )
     # Running it again, blind, changes nothing and is safe.
-    out = io.StringIO()
-    call_command("timak_backfill", "django_app.Post", "--blind", stdout=out)
+    blind_before = tl.stats.blind_writes
+    call_command("timak_backfill", "django_app.Post", "--blind", stdout=io.StringIO())
+    assert tl.stats.blind_writes - blind_before == 500  # both registrations wrote blind
     assert tl.get(f"user:{alice.pk}:posts") == newest_first[:100]
 
 

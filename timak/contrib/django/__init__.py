@@ -132,12 +132,13 @@ class Registration(Generic[M]):
             [check_key(k) for k in key_list], check_id(item_id), to_score(raw_score), data
         )
 
-    def write(self, item: Item, *, deleted: bool = False) -> int:
-        """Add (or delete) ``item`` on its timelines now; return how many keys."""
+    def write(self, item: Item, *, deleted: bool = False, blind: bool | None = None) -> int:
+        """Add (or delete) ``item`` on its timelines now; return how many keys.
+        ``blind`` overrides the registration's choice of blind writes."""
         if not item.keys:
             return 0
         tl = self.get_timeline()
-        if self.blind:
+        if self.blind if blind is None else blind:
             return tl.fanout(
                 item.keys, item.id, item.score, item.data, deleted=deleted, chunk=self.chunk
             )

@@ -73,13 +73,8 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type hints
         try:
             for row in rows.iterator(chunk_size=batch):
                 for registration in found:
-                    item = registration.item(row)
-                    if options["blind"] and item.keys:
-                        writes += registration.get_timeline().fanout(
-                            item.keys, item.id, item.score, item.data, chunk=registration.chunk
-                        )
-                    else:
-                        writes += registration.write(item)
+                    blind = True if options["blind"] else None
+                    writes += registration.write(registration.item(row), blind=blind)
                 done += 1
                 progress.update(done)
         except TimakError as exc:
