@@ -112,10 +112,10 @@ try:
     import cassandra.connection
     import cassandra.pool
     import cassandra.protocol
-    from cassandra import ConsistencyLevel
+    from cassandra import ConsistencyLevel, ProtocolVersion
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-    from cassandra.concurrent import execute_concurrent_with_args
+    from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
     from cassandra.policies import (
         DCAwareRoundRobinPolicy,
         ExponentialReconnectionPolicy,
@@ -276,6 +276,7 @@ class CassandraOptions:
     #: ``None``: SimpleStrategy with min(3, nodes) replicas.
     replication: dict[str, str] | None = None
     gc_grace_seconds: int = 864000
+    memtable_flush_period_in_ms: int = 60_000
     compaction: str = "auto"
     batch_limit: int = DEFAULT_BATCH_LIMIT
     concurrency: int = 64
@@ -459,6 +460,7 @@ def parse_url(parts: SplitResult) -> CassandraOptions:
         "tls_check_hostname": _flag,
         "create": _flag,
         "gc_grace_seconds": lambda n, t: _positive_int(n, t, minimum=0),
+        "memtable_flush_period_in_ms": lambda n, t: _positive_int(n, t, minimum=0),
         "batch_limit": lambda n, t: _positive_int(n, t, minimum=1024),
         "concurrency": _positive_int,
         "writer_cache": lambda n, t: _positive_int(n, t, minimum=0),
@@ -549,6 +551,19 @@ class FoldContext:
     siblings: int
 
 
+def _intervals_holding(intervals: list[Interval], seqs: list[int]) -> list[Interval]:
+    """The sorted, disjoint ``intervals`` that hold at least one of the sorted
+    ``seqs`` (every seq lies in some interval), in one linear pass."""
+    holding: list[Interval] = []
+    i = 0
+    for seq in seqs:
+        while intervals[i][1] < seq:
+            i += 1
+        if not holding or holding[-1] != intervals[i]:
+            holding.append(intervals[i])
+    return holding
+
+
 def _timeuuid_time(writer: uuid.UUID) -> int:
     return writer.time if writer.version == 1 else 0
 
@@ -568,11 +583,11 @@ def build_context(rows: Sequence[tuple[uuid.UUID, int, bytes | None, int | None]
     keep: dict[uuid.UUID, list[Interval]] = {}
     for writer, writer_pieces in pieces.items():
         intervals = _merge_intervals(writer_pieces)
-        seqs = sorted(seen.get(writer, ()))
-        touched = [iv for iv in intervals if any(iv[0] <= s <= iv[1] for s in seqs)]
+        touched = _intervals_holding(intervals, sorted(seen.get(writer, ())))
         deletes.extend((writer, lo, hi) for lo, hi in touched)
         # Keep the newest intervals, preferring those this fold deletes.
-        ranked = sorted(intervals, key=lambda iv: (iv in touched, iv[1]), reverse=True)
+        deleted = set(touched)
+        ranked = sorted(intervals, key=lambda iv: (iv in deleted, iv[1]), reverse=True)
         keep[writer] = sorted(ranked[:_MAX_INTERVALS])
     idle = sorted((w for w in keep if w not in seen), key=_timeuuid_time, reverse=True)
     for writer in idle[_MAX_IDLE_WRITERS:]:
@@ -642,7 +657,8 @@ def schema_cql(
         " bucket text, key text, writer timeuuid, seq bigint, value blob, covers blob,"
         " PRIMARY KEY ((bucket, key), writer, seq))"
         f" WITH compaction = {_cql_map(_COMPACTIONS[compaction])}"
-        f" AND gc_grace_seconds = {options.gc_grace_seconds}",
+        f" AND gc_grace_seconds = {options.gc_grace_seconds}"
+        f" AND memtable_flush_period_in_ms = {options.memtable_flush_period_in_ms}",
     ]
 
 
@@ -705,9 +721,11 @@ class CassandraBackend(Backend):
         with map_errors("connect"):
             self._cluster = self._make_cluster(options)
             self._session: Session = self._cluster.connect()
+        #: What opening did to the schema (``ensure_schema``); empty with create=0.
+        self.schema_actions: list[str] = []
         try:
             if options.create if create is None else create:
-                self.ensure_schema()
+                self.schema_actions = self.ensure_schema()
             self._statements = self._prepare()
         except BaseException:
             self._cluster.shutdown()
@@ -737,7 +755,7 @@ class CassandraBackend(Backend):
                 raise ConfigError(f"cannot load tls_ca {options.tls_ca!r}: {exc}") from exc
             context.check_hostname = options.tls_check_hostname
             kwargs["ssl_context"] = context
-        return Cluster(
+        cluster = Cluster(
             contact_points=list(options.hosts),
             port=options.port,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
@@ -748,6 +766,14 @@ class CassandraBackend(Backend):
             connection_class=_connection_class(),
             **kwargs,
         )
+        if options.protocol_version is None:
+            # Negotiate, but from v5 (the newest non-beta Apache version)
+            # rather than the driver's DSE-only v66/v65, which every Apache
+            # Cassandra refuses with a logged warning per connect. Setting the
+            # attribute (not the constructor argument) keeps the driver's
+            # step-down to v4/v3 for older servers.
+            cluster.protocol_version = ProtocolVersion.V5
+        return cluster
 
     def ensure_schema(self) -> list[str]:
         """Create the keyspace and table if missing; return what was done."""
@@ -757,6 +783,8 @@ class CassandraBackend(Backend):
             metadata = self._cluster.metadata
             had_keyspace = ks in metadata.keyspaces
             had_table = had_keyspace and TABLE in metadata.keyspaces[ks].tables
+            if had_table:  # the common case: no DDL, no schema agreement wait
+                return [f"keyspace {ks}: exists", f"table {ks}.{TABLE}: exists"]
             release = self._session.execute("SELECT release_version FROM system.local").one()
             major = int(str(release[0]).split(".")[0]) if release else 5
             nodes = max(1, len(metadata.all_hosts()))
@@ -941,25 +969,45 @@ class CassandraBackend(Backend):
             self._session.execute(batch)
 
     def store_many(self, bucket: str, entries: Iterable[tuple[str, bytes]]) -> list[StoreResult]:
-        """Blind-write many pairs, ``concurrency`` in flight; all results ``None``."""
+        """Blind-write many pairs, ``concurrency`` requests in flight; every
+        result is ``None``.
+
+        Each pair is its own sibling. Pairs for the same key go to one
+        partition, so they are sent together as single-partition batches
+        (one mutation each, up to ``batch_limit`` bytes) rather than as one
+        request per pair: a hot key written many times costs a few requests.
+        """
         self._check_open()
         pairs = list(entries)
         self._check_key(bucket, *(key for key, _ in pairs))
-        params = [
-            (bucket, key, *self._writers.allocate(bucket, key), bytes(value))
-            for key, value in pairs
-        ]
+        by_key: dict[str, list[tuple[Any, ...]]] = {}
+        for key, value in pairs:
+            position = self._writers.allocate(bucket, key)
+            by_key.setdefault(key, []).append((bucket, key, *position, bytes(value)))
+        requests: list[tuple[Any, Any]] = []
+        for rows in by_key.values():
+            if len(rows) == 1:
+                requests.append((self._statements.insert, rows[0]))
+                continue
+            batch, size = self._batch(), 0
+            for row in rows:
+                row_size = len(row[4]) + _DELETE_OVERHEAD
+                if size and size + row_size > self.options.batch_limit:
+                    requests.append((batch, None))
+                    batch, size = self._batch(), 0
+                batch.add(self._statements.insert, row)
+                size += row_size
+            requests.append((batch, None))
         try:
             with map_errors("store_many"):
-                execute_concurrent_with_args(
+                execute_concurrent(
                     self._session,
-                    self._statements.insert,
-                    params,
+                    requests,
                     concurrency=self.options.concurrency,
                     raise_on_first_error=True,
                 )
         except BaseException:
-            for key, _ in pairs:
+            for key in by_key:
                 self._writers.forget(bucket, key)
             raise
         return [None] * len(pairs)

@@ -37,8 +37,8 @@ def _cassandra_url(args: argparse.Namespace) -> SplitResult:
 def cmd_init(args: argparse.Namespace) -> int:
     from ..backends import cassandra
 
-    with cassandra.from_url(_cassandra_url(args), create=False) as backend:
-        for line in backend.ensure_schema():
+    with cassandra.from_url(_cassandra_url(args), create=True) as backend:
+        for line in backend.schema_actions:
             print(line)
     return 0
 
