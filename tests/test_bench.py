@@ -12,12 +12,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from timak import bench
 from timak.cli import main
-from timak.errors import ConfigError
+from timak.errors import ConfigError, UnavailableError
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = {"name", "backend", "ops_per_s", "floor_ops_per_s", "ratio", "p50_ms", "p99_ms"}
@@ -189,3 +190,24 @@ def test_measure_gives_up_on_slow_cases_after_max_s_with_a_few_samples() -> None
     plan = bench.Plan(warmup=0, min_samples=100, max_samples=1000, budget_s=0.0, max_s=0.0)
     mine, theirs = bench.measure(bench.Op(lambda: None), bench.Op(lambda: None), plan)
     assert len(mine.wall) == len(theirs.wall) == bench.MIN_SAMPLES
+
+
+def test_a_store_failing_mid_run_keeps_what_was_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = bench._run_case
+    calls = []
+
+    def fail_second(case: Any, plan: bench.Plan) -> bench.Result:
+        calls.append(case)
+        if len(calls) == 2:
+            raise UnavailableError("store went away")
+        return real(case, plan)
+
+    monkeypatch.setattr(bench, "_run_case", fail_second)
+    out = tmp_path / "partial.json"
+    assert main(["bench", "--quick", "--backend", "memory", "--json", str(out)]) == 3
+    assert len(json.loads(out.read_text())["results"]) == 1
+    captured = capsys.readouterr()
+    assert "fanout keys=" in captured.out
+    assert "store went away" in captured.err

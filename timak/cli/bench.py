@@ -68,18 +68,29 @@ def _backends(args: argparse.Namespace, url: str | None) -> list[str]:
 def _bench(args: argparse.Namespace) -> int:
     url = _given_url(args)
     mode = bench.QUICK if args.quick else bench.FULL
-    with bench.open_backends(_backends(args, url), url) as backends:
-        results = bench.run(backends, mode, only=args.only, progress=_progress)
+    results: list[bench.Result] = []
+    try:
+        with bench.open_backends(_backends(args, url), url) as backends:
+            for result in bench.iter_results(backends, mode, only=args.only,
+                                             progress=_progress):
+                results.append(result)
+    finally:
+        # A store that fails half-way through a long run keeps what was measured.
+        if results:
+            _report(results, args.json)
+    return 0
+
+
+def _report(results: list[bench.Result], json_path: str | None) -> None:
     print(format_table(results))
     figures = format_figures(results)
     if figures:
         print()
         print(figures)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as out:
             json.dump(bench.results_json(results), out, indent=1)
             out.write("\n")
-    return 0
 
 
 def _progress(message: str) -> None:
