@@ -51,6 +51,11 @@ def with_options(url: str, **options: object) -> str:
     return url + sep + "&".join(f"{k}={v}" for k, v in options.items())
 
 
+def with_keyspace(url: str, keyspace: str) -> str:
+    """``url`` naming another keyspace (same hosts and options)."""
+    return urlsplit(url)._replace(path=f"/{keyspace}").geturl()
+
+
 def open_backend(url: str, **options: object) -> cb.CassandraBackend:
     backend = connect(with_options(url, **options) if options else url)
     assert isinstance(backend, cb.CassandraBackend)
@@ -404,9 +409,7 @@ def test_cli_init_creates_and_reports(
     cassandra_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     keyspace = f"timak_cli_{uuid.uuid4().hex[:8]}"
-    url = cassandra_url.replace("/timak_test", f"/{keyspace}", 1)
-    if keyspace not in url:
-        pytest.skip("TIMAK_CASSANDRA_URL does not use keyspace timak_test")
+    url = with_keyspace(cassandra_url, keyspace)
     try:
         assert cli_main(["--url", url, "cassandra", "init"]) == 0
         assert f"keyspace {keyspace}: created" in capsys.readouterr().out
@@ -419,7 +422,7 @@ def test_cli_init_creates_and_reports(
 
 @pytest.mark.cassandra
 def test_missing_table_with_create_0_is_a_config_error(cassandra_url: str) -> None:
-    url = cassandra_url.replace("/timak_test", "/timak_absent", 1)
+    url = with_keyspace(cassandra_url, "timak_absent")
     with pytest.raises(ConfigError, match="timak cassandra init"):
         open_backend(url, create=0)
 

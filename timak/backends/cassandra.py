@@ -69,6 +69,10 @@ exactly those intervals that contain a seen sibling.
 * Consistency level, replica lag and paging do not matter: a stale or partial
   read sees fewer positions and so deletes less.
 
+Superseded rows still sit in the memtable until it is flushed, and reads step
+over them (not counted as tombstones, but ~2.5 us each on a small box); the
+table's ``memtable_flush_period_in_ms`` (default 60 s) bounds that.
+
 Dropping a recorded interval is always safe (it only forgets an optimisation),
 so ``covers`` is capped: at most ``_MAX_IDLE_WRITERS`` writers without a
 sibling in the fold, and ``_MAX_INTERVALS`` intervals per writer.
@@ -399,9 +403,10 @@ def parse_url(parts: SplitResult) -> CassandraOptions:
     ``replication_factor=N`` or ``replication=NetworkTopologyStrategy:dc1=3``
         For ``CREATE KEYSPACE IF NOT EXISTS``; default SimpleStrategy with
         min(3, nodes in the cluster).
-    ``gc_grace_seconds``, ``compaction=unified|leveled|sizetiered``
-        Table options for ``CREATE TABLE`` (defaults: 864000, and unified on
-        Cassandra 5+, else leveled).
+    ``gc_grace_seconds``, ``memtable_flush_period_in_ms``,
+    ``compaction=unified|leveled|sizetiered``
+        Table options for ``CREATE TABLE`` (defaults: 864000, 60000, and
+        unified on Cassandra 5+, else leveled).
     ``batch_limit``
         Bytes above which a fold is written in two steps (default 51200).
     ``concurrency``
