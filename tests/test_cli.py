@@ -26,7 +26,18 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def test_help_lists_the_commands() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("add", "get", "delete", "demo", "compact"):
+    for command in (
+        "add",
+        "get",
+        "delete",
+        "demo",
+        "compact",
+        "watch",
+        "cassandra",
+        "riak",
+        "bench",
+        "check",
+    ):
         assert command in result.stdout
 
 

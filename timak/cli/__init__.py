@@ -43,13 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-            continue  # a command still being written; not an installed driver
-        module.register(commands)
+        # Command modules import their drivers lazily, inside the command, so
+        # `timak --help` works without any optional extra installed.
+        importlib.import_module(f"{__name__}.{name}").register(commands)
     return parser
 
 
