@@ -211,3 +211,16 @@ def test_a_store_failing_mid_run_keeps_what_was_measured(
     captured = capsys.readouterr()
     assert "fanout keys=" in captured.out
     assert "store went away" in captured.err
+
+
+def test_timak_url_naming_an_app_database_is_not_benchmarked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app_db = tmp_path / "app.db"
+    monkeypatch.setenv("TIMAK_URL", f"sqlite:///{app_db}")
+    assert main(["bench", "--quick", "--backend", "sqlite", "--only", "storage"]) == 0
+    assert not app_db.exists()
+    explicit = tmp_path / "bench.db"
+    assert main(["bench", "--quick", "--backend", "sqlite", "--only", "storage",
+                 "--url", f"sqlite:///{explicit}"]) == 0
+    assert explicit.exists()

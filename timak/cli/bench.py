@@ -49,9 +49,16 @@ def register(commands: Any) -> None:
 
 
 def _given_url(args: argparse.Namespace) -> str | None:
-    """The URL the user named (``--url`` or ``$TIMAK_URL``), not the default."""
-    if getattr(args, "url", None) or os.environ.get("TIMAK_URL"):
+    """The URL the user named (``--url`` or ``$TIMAK_URL``), not the default.
+
+    A SQLite URL counts only from ``--url``: ``$TIMAK_URL`` usually names the
+    application's own database, which a benchmark should not write to unasked.
+    """
+    if getattr(args, "url", None):
         return store_url(args)
+    if os.environ.get("TIMAK_URL"):
+        url = store_url(args)
+        return None if url.startswith("sqlite:") else url
     return None
 
 
