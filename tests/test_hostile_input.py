@@ -7,10 +7,8 @@ never takes the other siblings down with it.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,13 +29,6 @@ from timak.errors import (
     ValueTooLargeError,
 )
 from timak.testing import HOSTILE_KEYS
-
-# A failing hypothesis test imports libcst (to suggest a patch), which emits a
-# DeprecationWarning that setup.cfg turns into an INTERNALERROR hiding the
-# failure. Import it now, quietly.
-with warnings.catch_warnings(), contextlib.suppress(ImportError):
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import hypothesis.extra._patching  # noqa: F401
 
 Snapshot = dict[str, list[bytes]]
 
@@ -139,12 +130,6 @@ def test_bad_keys_are_refused_by_name(
     assert snapshot(tl) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in timak/timelines.py: fanout checks keys chunk by chunk, so keys of "
-    "earlier chunks are written before an invalid key raises InvalidKeyError, whose "
-    "contract is 'nothing was written'",
-)
 def test_fanout_with_a_bad_key_in_a_later_chunk_writes_nothing(
     make: Callable[..., Timeline]
 ) -> None:

@@ -287,17 +287,11 @@ class Timeline:
         """
         record = self._record(id, score, None if deleted else obj_data, deleted=deleted)
         value = self._encode_checked(TimelineValue({record.id: record}))
+        # Check every key before the first write: bad input writes nothing.
+        checked = [check_key(key) for key in keys]
         written = 0
-        batch: list[str] = []
-        for key in keys:
-            batch.append(check_key(key))
-            if len(batch) >= chunk:
-                written += self._blind(batch, value, record.arrived)
-                batch = []
-                if progress:
-                    progress(written)
-        if batch:
-            written += self._blind(batch, value, record.arrived)
+        for start in range(0, len(checked), chunk):
+            written += self._blind(checked[start : start + chunk], value, record.arrived)
             if progress:
                 progress(written)
         return written

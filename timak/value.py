@@ -181,7 +181,9 @@ def merge(
 def _absorb(winners: dict[ItemId, Record], records: Iterable[Record]) -> None:
     for record in records:
         current = winners.get(record.id)
-        if current is None or (current is not record and record.beats(current)):
+        # Siblings mostly repeat each other's records; equal records need no
+        # tie-break (which packs both), so compare them first.
+        if current is None or (record != current and record.beats(current)):
             winners[record.id] = record
 
 
@@ -193,6 +195,8 @@ def _absorb(winners: dict[ItemId, Record], records: Iterable[Record]) -> None:
 def check_key(key: object, what: str = "key") -> str:
     """Return ``key`` if it is a usable timeline key or bucket name, else raise
     ``InvalidKeyError`` naming the problem."""
+    if type(key) is str and key.isascii() and 0 < len(key) <= _MAX_KEY_BYTES:
+        return key  # fast path for fan-out: ASCII length is its UTF-8 length
     if not isinstance(key, str):
         raise InvalidKeyError(f"{what} must be a str, got {type(key).__name__}: {key!r:.80}")
     if not key:
