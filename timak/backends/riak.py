@@ -904,6 +904,9 @@ def _decode_objects(decoder: json.JSONDecoder, buffer: str) -> tuple[str, list[A
             obj, index = decoder.raw_decode(buffer, index)
         except ValueError:
             return buffer[index:], found  # incomplete: wait for more
+        except RecursionError:
+            # json recurses per nesting level; no real key listing nests.
+            raise BackendError("Riak key listing nests too deeply to be one") from None
         found.append(obj)
 
 
