@@ -71,11 +71,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-import time
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -83,7 +82,7 @@ import msgpack
 from . import encoding
 from .backends import Backend, Fetched, connect
 from .errors import ConfigError, CorruptValueError, InvalidCursorError
-from .timelines import KeyFeed
+from .timelines import Counters, KeyFeed, now_us
 from .value import Record, TimelineValue, check_key, merge
 
 __all__ = [
@@ -102,10 +101,6 @@ _PRUNED_ID = "through"
 # feed key stays within the 1024 bytes every backend accepts.
 _MAX_BUCKET_IN_KEY = 960
 _LOCAL_COUNTS_MAX = 4096
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 class CursorExpiredError(InvalidCursorError):
@@ -128,7 +123,7 @@ class FeedOverflowWarning(RuntimeWarning):
 
 
 @dataclass
-class FeedStats:
+class FeedStats(Counters):
     """Counters of one ``Feed`` object since it was made."""
 
     written: int = 0
@@ -136,12 +131,6 @@ class FeedStats:
     polls: int = 0
     overflows: int = 0
     pruned: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, n in counts.items():
-                setattr(self, name, getattr(self, name) + n)
 
 
 class Feed(KeyFeed):
@@ -176,7 +165,7 @@ class Feed(KeyFeed):
         fold_at: int = 16,
         max_cursor_seen: int = 4096,
         max_periods_per_poll: int = 30,
-        clock: Callable[[], int] = _now_us,
+        clock: Callable[[], int] = now_us,
     ) -> None:
         self.partition_us = int(partition_seconds * 1_000_000)
         if self.partition_us < 1000:

@@ -56,10 +56,12 @@ __all__ = [
     "Change",
     "Changes",
     "CompactStats",
+    "Counters",
     "KeyFeed",
     "Page",
     "Timeline",
     "TimelineStats",
+    "now_us",
 ]
 
 _log = logging.getLogger("timak")
@@ -75,7 +77,8 @@ FOLD_AT = 16
 _BLIND_COUNTS_MAX = 65536
 
 
-def _now_us() -> int:
+def now_us() -> int:
+    """The local clock in microseconds since the epoch: records' arrival time."""
     return time.time_ns() // 1000
 
 
@@ -119,7 +122,20 @@ class CompactStats:
 
 
 @dataclass
-class TimelineStats:
+class Counters:
+    """Integer counters that threads may bump together; subclasses name them."""
+
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        """Add each of ``counts`` to the counter of that name."""
+        with self._lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
+
+
+@dataclass
+class TimelineStats(Counters):
     """Counters of one ``Timeline`` object since it was made."""
 
     reads: int = 0
@@ -128,12 +144,6 @@ class TimelineStats:
     siblings_merged: int = 0
     repairs: int = 0
     folds: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, n in counts.items():
-                setattr(self, name, getattr(self, name) + n)
 
 
 class KeyFeed(Protocol):
@@ -190,7 +200,7 @@ class Timeline:
         fold_at: int = FOLD_AT,
         skew_us: int = 5_000_000,
         feed: KeyFeed | None = None,
-        clock: Callable[[], int] = _now_us,
+        clock: Callable[[], int] = now_us,
     ) -> None:
         if order not in ("desc", "asc"):
             raise ConfigError(f"order must be 'desc' or 'asc', got {order!r}")
