@@ -113,3 +113,27 @@ def test_closed_backend_raises_typed_error(tmp_path: Path) -> None:
     backend.close()
     with pytest.raises(BackendError):
         backend.fetch("b", "k")
+
+
+
+def test_switching_to_wal_waits_for_a_writer_instead_of_failing(tmp_path: Path) -> None:
+    """Turning a file to WAL needs a lock SQLite does not wait for with
+    busy_timeout; a writer holding it made opening fail with 'database is
+    locked' (seen in CI: demo writers opening a new file at once). The
+    backend must wait, up to its timeout."""
+    import threading
+
+    path = tmp_path / "rollback-journal.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        backend = SQLiteBackend(path, timeout=10)
+        backend.store("b", "k", b"v")
+        assert list(backend.fetch("b", "k").siblings) == [b"v"]
+    finally:
+        release.join()
+        holder.close()

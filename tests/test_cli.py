@@ -135,3 +135,14 @@ def test_demo_check_catches_loss(tmp_path: Path) -> None:
     with open(os.devnull, "w") as devnull:
         assert run_demo(f"sqlite:///{tmp_path}/ok.db", "demo", net, 2, 50, out=devnull)
         assert not run_demo(f"sqlite:///{path}", "demo", net, 2, 50, out=devnull)
+
+
+def test_demo_reports_a_writer_that_dies(tmp_path: Path) -> None:
+    """A writer process that crashes makes the demo fail at once, not hang."""
+    from timak.cli.demo import Network, run_demo
+
+    net = Network.make(6, 2, 1, seed=1)
+    with open(os.devnull, "w") as devnull:
+        # A directory where the database file should be: every writer fails.
+        (tmp_path / "dir.db").mkdir()
+        assert not run_demo(f"sqlite:///{tmp_path}/dir.db", "demo", net, 2, 50, out=devnull)

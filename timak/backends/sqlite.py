@@ -23,6 +23,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import SplitResult, parse_qs
@@ -98,12 +99,26 @@ class SQLiteBackend(Backend):
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
             if not self._shared:
-                conn.execute("PRAGMA journal_mode = WAL")
+                self._use_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             self._local.conn, self._local.pid = conn, pid
             with self._all_lock:
                 self._all.append(conn)
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        # WAL is a property of the file, so usually it is on already. Turning
+        # it on needs a lock that SQLite does not wait for with busy_timeout
+        # (processes opening one new file at once saw "database is locked"),
+        # so look first, and retry the switch until the timeout.
+        deadline = time.monotonic() + self._timeout
+        while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from queue import Empty
 from typing import Any
 
 from ..backends import connect
@@ -123,14 +124,23 @@ def run_demo(url: str, bucket: str, net: Network, writers: int, max_items: int,
         p.start()
     finished, written = 0, 0
     while finished < writers:
-        got = queue.get(timeout=600)
+        try:
+            got = queue.get(timeout=0.5)
+        except Empty:
+            # A writer that died never says it finished: stop waiting for it.
+            if any(p.exitcode not in (None, 0) for p in procs):
+                break
+            continue
         if got is None:
             finished += 1
         else:
             written += got
             progress.update(written)
     for p in procs:
-        p.join()
+        p.join(timeout=60 if finished == writers else 0)
+        if p.is_alive():
+            p.terminate()
+            p.join()
     progress.finish()
     write_s = time.monotonic() - started
     if any(p.exitcode != 0 for p in procs):
