@@ -46,7 +46,13 @@ from typing import Any
 
 import msgpack
 
-from .errors import InvalidDataError, InvalidItemError, InvalidKeyError, InvalidScoreError
+from .errors import (
+    InvalidDataError,
+    InvalidInputError,
+    InvalidItemError,
+    InvalidKeyError,
+    InvalidScoreError,
+)
 
 __all__ = [
     "INT64_RANGE",
@@ -201,13 +207,18 @@ def check_key(key: object, what: str = "key") -> str:
         raise InvalidKeyError(f"{what} must be a str, got {type(key).__name__}: {key!r:.80}")
     if not key:
         raise InvalidKeyError(f"{what} must not be empty")
-    try:
-        size = len(key.encode("utf-8"))
-    except UnicodeEncodeError as exc:
-        raise InvalidKeyError(f"{what} is not valid Unicode text: {exc}") from None
+    size = _utf8_size(key, InvalidKeyError, what)
     if size > _MAX_KEY_BYTES:
         raise InvalidKeyError(f"{what} is {size} bytes of UTF-8; the limit is {_MAX_KEY_BYTES}")
     return key
+
+
+def _utf8_size(text: str, error: type[InvalidInputError], what: str) -> int:
+    """The UTF-8 length of ``text``; lone surrogates raise ``error``."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise error(f"{what} is not valid Unicode text: {exc}") from None
 
 
 def check_id(item_id: object) -> ItemId:
@@ -222,10 +233,7 @@ def check_id(item_id: object) -> ItemId:
     elif not item_id:
         raise InvalidItemError("item id must not be empty")
     else:
-        try:
-            size = len(item_id.encode("utf-8"))
-        except UnicodeEncodeError as exc:
-            raise InvalidItemError(f"item id is not valid Unicode text: {exc}") from None
+        size = _utf8_size(item_id, InvalidItemError, "item id")
         if size > MAX_ID_BYTES:
             raise InvalidItemError(f"item id is {size} bytes; the limit is {MAX_ID_BYTES}")
     return item_id
