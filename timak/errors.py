@@ -91,6 +91,9 @@ class CorruptValueError(TimakError):
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key
+        #: Where a read met the corrupt sibling: the merge of the siblings
+        #: that did decode (a ``TimelineValue``), else ``None``.
+        self.partial: object = None
 
 
 class BackendError(TimakError):

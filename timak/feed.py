@@ -68,19 +68,16 @@ its timeline read shows the change.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import threading
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import msgpack
 
 from . import encoding
-from .backends import Backend, Fetched, connect
+from .backends import Backend, Fetched, UsesBackend
+from .cursors import decode_cursor, encode_cursor
 from .errors import ConfigError, CorruptValueError, InvalidCursorError
 from .timelines import Counters, KeyFeed, now_us
 from .value import Record, TimelineValue, check_key, merge
@@ -133,7 +130,7 @@ class FeedStats(Counters):
     pruned: int = 0
 
 
-class Feed(KeyFeed):
+class Feed(UsesBackend, KeyFeed):
     """A change feed on ``connection`` (a ``Backend`` or a store URL), kept in
     ``bucket``. See the module docstring for storage, bounds and delivery.
 
@@ -190,10 +187,7 @@ class Feed(KeyFeed):
             raise ConfigError(
                 f"max_periods_per_poll must be at least {least_periods} for this skew_us"
             )
-        self._owns_connection = not isinstance(connection, Backend)
-        self.connection: Backend = (
-            connect(connection) if isinstance(connection, str) else connection
-        )
+        self._use_backend(connection)
         self.bucket = check_key(bucket, "bucket")
         self.shards = shards
         self.capacity = capacity
@@ -438,24 +432,13 @@ class Feed(KeyFeed):
     @staticmethod
     def _encode_cursor(tag: str, mark: int, seen: list[bytes]) -> str:
         check = hashlib.blake2b(tag.encode("utf-8"), digest_size=4).digest()
-        packed = msgpack.packb(["f", check, mark, seen])
-        return "f1." + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+        return encode_cursor("f", [check, mark, seen])
 
     @staticmethod
     def _decode_cursor(cursor: object, tag: str | None) -> tuple[int, frozenset[bytes]]:
-        if not isinstance(cursor, str) or not cursor.startswith("f1."):
-            raise InvalidCursorError(f"not a timak feed cursor: {cursor!r:.80}")
-        text = cursor[3:]
-        try:
-            body: Any = msgpack.unpackb(
-                base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), raw=False
-            )
-        except Exception as exc:  # base64/msgpack raise several types on bad input
-            raise InvalidCursorError(f"damaged feed cursor {cursor!r:.80}: {exc}") from None
+        body = decode_cursor(cursor, "f", "feed cursor")
         if not (
-            isinstance(body, list)
-            and len(body) == 4
-            and body[0] == "f"
+            len(body) == 4
             and isinstance(body[1], bytes)
             and type(body[2]) is int
             and isinstance(body[3], list)
@@ -468,18 +451,6 @@ class Feed(KeyFeed):
             raise InvalidCursorError("this feed cursor was made for another timeline bucket")
         return body[2], frozenset(body[3])
 
-    # -- lifetime ---------------------------------------------------------
-
-    def close(self) -> None:
-        """Close the backend if this Feed opened it from a URL."""
-        if self._owns_connection:
-            self.connection.close()
-
-    def __enter__(self) -> Feed:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def _digest(record: Record) -> bytes:

@@ -17,7 +17,6 @@ item has it). What changed underneath:
 
 from __future__ import annotations
 
-import base64
 import collections
 import hashlib
 import logging
@@ -31,7 +30,8 @@ from typing import Any, Literal, Protocol
 import msgpack
 
 from . import encoding
-from .backends import MAX_KEY_BYTES, Backend, Fetched, connect, default_url
+from .backends import MAX_KEY_BYTES, Backend, Fetched, UsesBackend
+from .cursors import decode_cursor, encode_cursor
 from .errors import (
     BackendError,
     ConfigError,
@@ -171,7 +171,7 @@ class _Read:
     corrupt: list[CorruptValueError]
 
 
-class Timeline:
+class Timeline(UsesBackend):
     """Timelines of at most ``max_items`` items each, stored one value per key.
 
     ``connection`` is a ``Backend`` or a store URL (``sqlite:///timak.db``,
@@ -208,12 +208,7 @@ class Timeline:
             raise ConfigError(f"max_items must be an int of at least 1, got {max_items!r}")
         if fold_at < 2:
             raise ConfigError(f"fold_at must be at least 2, got {fold_at!r}")
-        self._owns_connection = not isinstance(connection, Backend)
-        if connection is None:
-            connection = default_url()
-        self.connection: Backend = (
-            connect(connection) if isinstance(connection, str) else connection
-        )
+        self._use_backend(connection)
         self.bucket = check_key(bucket, "bucket")
         self.order = order
         self.max_items = max_items
@@ -405,7 +400,7 @@ class Timeline:
         taken = visible[:limit]
         next_cursor = None
         if len(visible) > limit:
-            next_cursor = _encode_cursor("p", list(order_key(taken[-1])))
+            next_cursor = encode_cursor("p", list(order_key(taken[-1])))
         return Page(self._items(taken, raw), next_cursor)
 
     def range(
@@ -450,7 +445,7 @@ class Timeline:
         )
         new_mark = max([mark, *(r.arrived for r in fresh)])
         keep = [_digest(r) for r in value.values() if r.arrived > new_mark - self.skew_us]
-        cursor = _encode_cursor("c", [new_mark, keep])
+        cursor = encode_cursor("c", [new_mark, keep])
         return Changes(
             [Change(key, r.id, r.score, r.deleted, r.data, r.arrived) for r in fresh], cursor
         )
@@ -499,7 +494,7 @@ class Timeline:
             for key in watched:
                 if stop():
                     return
-                since = cursors.get(key) or _encode_cursor("c", [start + self.skew_us, []])
+                since = cursors.get(key) or encode_cursor("c", [start + self.skew_us, []])
                 result = self.changes(key, since)
                 yield from result.changes
                 cursors[key] = result.cursor
@@ -553,7 +548,7 @@ class Timeline:
         merged = merge(values, self.max_items)
         if corrupt and not skip_corrupt:
             error = corrupt[0]
-            error.partial = merged  # type: ignore[attr-defined]
+            error.partial = merged
             raise error
         if repair and len(fetched.siblings) > 1 and not corrupt:
             self._repair(key, merged, fetched)
@@ -606,37 +601,14 @@ class Timeline:
             return list(records)
         return [r.id if r.data is None else r.data for r in records]
 
-    def close(self) -> None:
-        """Close the backend if this Timeline opened it from a URL."""
-        if self._owns_connection:
-            self.connection.close()
-
-    def __enter__(self) -> Timeline:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
 
 def _digest(record: Record) -> bytes:
     packed = msgpack.packb([record.id, record.score, record.deleted, record.arrived])
     return hashlib.blake2b(packed, digest_size=8).digest()
 
 
-def _encode_cursor(kind: str, body: list[Any]) -> str:
-    packed = msgpack.packb([kind, *body])
-    return kind + "1." + base64.urlsafe_b64encode(packed).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: object, kind: str) -> Any:
-    if not isinstance(cursor, str) or not cursor.startswith(kind + "1."):
-        raise InvalidCursorError(f"not a timak {kind!r} cursor: {cursor!r:.80}")
-    text = cursor[3:]
-    try:
-        packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        body = msgpack.unpackb(packed, raw=False, strict_map_key=False)
-    except Exception as exc:  # base64/msgpack raise several types on bad input
-        raise InvalidCursorError(f"damaged cursor {cursor!r:.80}: {exc}") from None
+    body = decode_cursor(cursor, kind)
     if kind == "p" and _valid_position(body):
         return (body[1], body[2], body[3])
     if kind == "c" and _valid_change_cursor(body):

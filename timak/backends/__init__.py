@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 from ..errors import ConfigError
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_KEY_BYTES",
     "SCHEMES",
     "StoreResult",
+    "UsesBackend",
     "connect",
     "default_url",
 ]
@@ -75,3 +77,34 @@ def connect(url: str) -> Backend:
     module = importlib.import_module(module_name)
     backend: Backend = module.from_url(parts)
     return backend
+
+
+_Self = TypeVar("_Self", bound="UsesBackend")
+
+
+class UsesBackend:
+    """Base for objects built on one store (``Timeline``, ``Feed``).
+
+    They take a ``Backend``, a store URL, or ``None`` (``default_url()``),
+    and ``close()`` closes the backend only if they opened it themselves.
+    """
+
+    connection: Backend
+    _owns_connection: bool
+
+    def _use_backend(self, connection: Backend | str | None) -> None:
+        self._owns_connection = not isinstance(connection, Backend)
+        if connection is None:
+            connection = default_url()
+        self.connection = connect(connection) if isinstance(connection, str) else connection
+
+    def close(self) -> None:
+        """Close the backend if this object opened it from a URL."""
+        if self._owns_connection:
+            self.connection.close()
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
