@@ -37,6 +37,7 @@ from .errors import (
     ConfigError,
     CorruptValueError,
     InvalidCursorError,
+    InvalidScoreError,
     ValueTooLargeError,
 )
 from .scores import ScoreLike, to_score, to_scores
@@ -410,8 +411,17 @@ class Timeline(UsesBackend):
         stop: ScoreLike | None = None,
         raw: bool = False,
     ) -> list[Any]:
-        """Items with ``start <= score <= stop`` (either bound may be open)."""
+        """Items with ``start <= score <= stop`` (either bound may be open).
+
+        Bounds compare with stored scores, and a datetime is stored as
+        microseconds since the epoch: on a timeline of datetimes a numeric
+        bound counts microseconds (``range(key, 0, 100)`` is the first 100 µs
+        of 1970). Raises ``InvalidScoreError`` (an ``InvalidInputError``) if
+        ``start`` is after ``stop``.
+        """
         low, high = to_scores(start, stop)
+        if low is not None and high is not None and low > high:
+            raise InvalidScoreError(f"range start {start!r:.80} is after its stop {stop!r:.80}")
         records = [
             r
             for r in self._ordered(self._read(check_key(key)).value)
