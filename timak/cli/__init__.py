@@ -25,7 +25,8 @@ from ..backends import DEFAULT_URL, default_url
 from ..errors import BackendTimeoutError, InvalidInputError, TimakError, UnavailableError
 
 __all__ = [
-    "DEFAULT_URL", "EXIT_CODES", "CommandParser", "Parser", "main", "store_url", "url_given",
+    "DEFAULT_URL", "EXIT_CODES", "CommandParser", "Parser", "invocation", "main", "store_url",
+    "url_given",
 ]
 
 
@@ -48,8 +49,8 @@ _NEGATIVE_NUMBER = re.compile(
 )
 
 
-#: The arguments being parsed, for error messages.
-_argv: list[str] = []
+#: The arguments of this invocation (for messages that repeat the command).
+invocation: list[str] = []
 
 
 def store_url(args: argparse.Namespace) -> str:
@@ -93,7 +94,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> Any:
         if message.startswith(("unrecognized arguments", "the following arguments")) and any(
-            re.match(r"-(?:[\d.]|inf|nan)", arg, re.IGNORECASE) for arg in _argv
+            re.match(r"-(?:[\d.]|inf|nan)", arg, re.IGNORECASE) for arg in invocation
         ):
             message += (
                 "\n(a negative number? put `--` before it, after the options: "
@@ -143,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (see ``EXIT_CODES``)."""
     parser = build_parser()
-    _argv[:] = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(_argv)
+    invocation[:] = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(invocation)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2

@@ -25,12 +25,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..backends import connect
-from ..errors import InvalidDataError, InvalidScoreError
+from ..errors import InvalidDataError, InvalidScoreError, ValueTooLargeError
 from ..feed import DEFAULT_BUCKET, Feed
 from ..scores import to_score
 from ..timelines import MAX_ITEM_BYTES, MAX_VALUE_BYTES, Timeline
 from ..value import Record
-from . import store_url
+from . import invocation, store_url
 from ._output import SCORE_MODES, data_text, datetime_text, dump_json, print_table, score_text
 from ._output import text as shown
 
@@ -269,10 +269,23 @@ def _get(args: argparse.Namespace) -> int:
         print(f"{shown(args.key)}: no items" + (" after this cursor" if args.cursor else ""),
               file=sys.stderr)
     if next_cursor is not None:
-        command = ["timak", "get", args.key, "--limit", str(args.limit), "--cursor",
-                   next_cursor]
-        print(f"next page: {shlex.join(command)}", file=sys.stderr)
+        print(f"next page: {shlex.join(['timak', *_with_cursor(invocation, next_cursor)])}",
+              file=sys.stderr)
     return 0
+
+
+def _with_cursor(words: list[str], cursor: str) -> list[str]:
+    """The command line ``words`` with its ``--cursor`` replaced by ``cursor``."""
+    kept: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--cursor":
+            skip = True
+        elif not word.startswith("--cursor="):
+            kept.append(word)
+    return [*kept, "--cursor", cursor]
 
 
 def _report(args: argparse.Namespace, op: str, score: Any, result: list[Record]) -> int:
@@ -317,7 +330,11 @@ def _add(args: argparse.Namespace) -> int:
     data = None if args.data is None else read_data(args.data)
     item_id, score = _id(args), parse_score(args.score)
     with _timeline(args, write=True) as tl:
-        result = tl.add(args.key, item_id, score, data, raw=True)
+        try:
+            result = tl.add(args.key, item_id, score, data, raw=True)
+        except ValueTooLargeError as exc:
+            raise ValueTooLargeError(f"{exc}; raise the limits with --max-item-bytes and "
+                                     "--max-value-bytes (e.g. 8MB)") from None
     return _report(args, "add", to_score(score), result)
 
 
