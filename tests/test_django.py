@@ -256,7 +256,7 @@ def test_backfill_refuses_unknown_or_unregistered_models() -> None:
         call_command("timak_backfill", "django_app.Person", stdout=io.StringIO())
     with pytest.raises(CommandError, match="no model"):
         call_command("timak_backfill", "django_app.Nope", stdout=io.StringIO())
-    with pytest.raises(CommandError, match="app_label.ModelName.*did you mean django_app.Post"):
+    with pytest.raises(CommandError, match=r"app_label\.ModelName.*did you mean django_app\.Post"):
         call_command("timak_backfill", "Post", stdout=io.StringIO())  # no app label
     with pytest.raises(CommandError, match="--batch"):
         call_command("timak_backfill", "django_app.Post", "--batch", "0")
