@@ -269,6 +269,7 @@ def _get(args: argparse.Namespace) -> int:
         print(f"{shown(args.key)}: no items" + (" after this cursor" if args.cursor else ""),
               file=sys.stderr)
     if next_cursor is not None:
+        sys.stdout.flush()  # the items first, where both streams go to one place
         print(f"next page: {shlex.join(['timak', *_with_cursor(invocation, next_cursor)])}",
               file=sys.stderr)
     return 0
