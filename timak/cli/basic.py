@@ -112,9 +112,9 @@ def register(commands: Any) -> None:
         "there at a higher score, or deleted at a score at least as high, stays as it "
         "is: writes are decided by score. Prints what happened and the item count.",
     )
-    add.add_argument("key", help="timeline key")
-    add.add_argument("id", help="item id")
-    add.add_argument("score", help=score_help)
+    add.add_argument("key", metavar="KEY", help="timeline key")
+    add.add_argument("id", metavar="ID", help="item id")
+    add.add_argument("score", metavar="SCORE", help=score_help)
     add.add_argument(
         "--data", metavar="JSON",
         help="obj_data as JSON; @FILE reads it from FILE, - from stdin. NaN and "
@@ -135,7 +135,7 @@ def register(commands: Any) -> None:
         description="Print the items of timeline KEY, newest first: id, score and data. "
         "With --limit, print one page and, on stderr, the command for the next page.",
     )
-    get.add_argument("key", help="timeline key")
+    get.add_argument("key", metavar="KEY", help="timeline key")
     get.add_argument("--limit", type=positive_int, metavar="N",
                      help="print at most N items, and the cursor of the next page")
     get.add_argument("--cursor", help="start after this cursor (printed by --limit)")
@@ -147,10 +147,12 @@ def register(commands: Any) -> None:
         "looked up (nothing is written if it is not there); with SCORE the delete wins "
         "over adds at that score or lower. Deleting an absent item exits 0.",
     )
-    delete.add_argument("key", help="timeline key")
-    delete.add_argument("id", help="item id")
-    delete.add_argument("score", nargs="?", help="score of the delete (default: look it up); "
-                        + score_help)
+    delete.add_argument("key", metavar="KEY", help="timeline key")
+    delete.add_argument("id", metavar="ID", help="item id")
+    delete.add_argument(
+        "score", nargs="?", metavar="SCORE",
+        help="score of the delete (default: look it up); " + score_help,
+    )
     delete.set_defaults(func=_delete)
 
 
