@@ -102,6 +102,10 @@ class _Noticing(Backend):
     def _answered(self) -> None:
         self.backoff.answered()
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything beyond the contract (a store's own extras) is the inner one's.
+        return getattr(self.inner, name)
+
     def fetch(self, bucket: str, key: str) -> Fetched:
         fetched = self.inner.fetch(bucket, key)
         self._answered()
