@@ -270,3 +270,10 @@ def test_exit_on_error_exits_3_at_the_first_store_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 3
     assert "store unavailable" in result.stderr
+
+
+def test_watch_refuses_a_private_memory_store() -> None:
+    result = subprocess.run([sys.executable, "-m", "timak", "--url", "memory://", "watch"],
+                            capture_output=True, text=True, timeout=WAIT)
+    assert result.returncode == 2
+    assert "memory://" in result.stderr

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..backends import Backend, Fetched, StoreResult, connect
-from ..errors import BackendError
+from ..errors import BackendError, ConfigError
 from ..feed import DEFAULT_BUCKET, Feed
 from ..timelines import Change, Timeline
 from . import store_url
@@ -138,6 +138,9 @@ def _watch(args: argparse.Namespace) -> int:
         print("timak: --interval must not be negative", file=sys.stderr)
         return 2
     url = store_url(args)
+    if url.startswith("memory:"):
+        raise ConfigError("timak watch follows writes of other processes, and a memory:// "
+                          "store is private to one process: use a file or a server URL")
     start = "from the start" if args.from_start else "from now on"
     if args.keys:
         print(f"timak watch: following timelines {', '.join(map(text, args.keys))} of "
