@@ -18,8 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from timak import Record, Timeline, merge
-from timak.backends.sqlite import SQLiteBackend
-from timak.check import (
+from timak._check import (
     Anomaly,
     CheckConfig,
     CheckReport,
@@ -30,6 +29,7 @@ from timak.check import (
     load_history,
     read_final,
 )
+from timak.backends.sqlite import SQLiteBackend
 from timak.cli import main
 from timak.encoding import decode, encode
 from timak.value import TimelineValue, order_key
