@@ -176,7 +176,12 @@ class SQLiteBackend(Backend):
     def _ids(self, context: Any) -> tuple[int, ...]:
         """The row ids ``context`` saw; ``InvalidInputError`` unless it came
         from a fetch of this database."""
-        if not isinstance(context, _Context) or context.database != self._database:
+        if isinstance(context, _Context) and context.database != self._database:
+            raise InvalidInputError(
+                f"a context from a fetch of SQLite {context.database!r} cannot be used on "
+                f"{self._database!r}"
+            )
+        if not isinstance(context, _Context):
             raise InvalidInputError(
                 f"not a context from a fetch of SQLite {self.path!r}: {context!r:.80}"
             )
