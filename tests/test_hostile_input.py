@@ -19,6 +19,7 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from timak import Timeline
 from timak.backends.base import MAX_KEY_BYTES, Backend
@@ -88,7 +89,7 @@ valid_keys = st.text(min_size=1, max_size=MAX_KEY_BYTES).filter(
 
 
 @pytest.mark.parametrize("name", ["memory", "sqlite"])
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(key=valid_keys)
 def test_any_valid_key_round_trips(backends: dict[str, Backend], name: str, key: str) -> None:
     tl = Timeline(backends[name], bucket="generated-keys", max_items=5)

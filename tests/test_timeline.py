@@ -64,7 +64,7 @@ def test_timak_01_readme_example(backend: Backend) -> None:
 
 def test_max_items(backend: Backend) -> None:
     timeline = Timeline(connection=backend, max_items=3)
-    now = datetime.utcnow()
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as 0.1 used it
     for item in (1, 2, 3):
         timeline.add("test-timak", item, now)
     assert len(timeline.get("test-timak")) == 3
@@ -74,7 +74,7 @@ def test_max_items(backend: Backend) -> None:
 
 def test_delete(backend: Backend) -> None:
     timeline = Timeline(connection=backend, max_items=3)
-    now = datetime.utcnow()
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as 0.1 used it
     timeline.add("test-timak", 1, now)
     assert len(timeline.get("test-timak")) == 1
     timeline.delete("test-timak", 1, now)
