@@ -185,6 +185,13 @@ class Timeline(UsesBackend):
     order results come back in: the newest ``max_items`` are always kept.
     Every timeline in a bucket must use the same ``max_items``.
 
+    Every option is checked here, before a connection is opened: a bad one
+    raises ``ConfigError`` (a bad ``bucket``, ``InvalidKeyError``). ``clock``
+    gives records their arrival time and must return an ``int`` of
+    microseconds since the epoch (``time.time`` does not: it returns float
+    seconds); it is read once here, and a reading that goes wrong later
+    raises ``ConfigError`` before anything is written.
+
     >>> from datetime import datetime
     >>> tl = Timeline(connection="memory://", max_items=3)
     >>> tl.add("brett:tweets", 1, datetime(2011, 1, 1))
