@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from timak import Record, Timeline, merge
 from timak._check import (
@@ -269,7 +270,7 @@ ops_strategy = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(ops_strategy)
 def test_oracle_agrees_with_timak_merge(ops: list[tuple[Any, int, bool]]) -> None:
     final = {"k": timak_merge(ops)}
