@@ -3,7 +3,7 @@
 Runs worker processes doing random adds, deletes, read-modify-writes and
 blind fan-outs on a few hot keys, optionally SIGKILLing and restarting them,
 then reads every key and compares it with the join of every acknowledged
-write (see ``timak.check``). Prints one summary line::
+write (see ``timak._check``). Prints one summary line::
 
     checked=N lost=0 resurrected=0 nonconverged=0 crashes_survived=K fuzz_cases=F
 
@@ -32,8 +32,8 @@ import time
 import uuid
 from typing import Any
 
+from .._check import CheckConfig, CheckReport, check
 from ..backends import connect
-from ..check import CheckConfig, CheckReport, check
 from ..errors import ConfigError
 from . import store_url, url_given
 
@@ -171,7 +171,7 @@ def _runs(args: argparse.Namespace, url: str) -> CheckReport:
 
 
 def _remove(url: str, bucket: str, keys: int) -> None:
-    """Delete the keys a clean run wrote (``timak.check`` names them hot:0..)."""
+    """Delete the keys a clean run wrote (``timak._check`` names them hot:0..)."""
     with connect(url) as backend:
         for i in range(keys):
             backend.delete(bucket, f"hot:{i}")
