@@ -224,9 +224,9 @@ def _row(record: Record, mode: str) -> list[str]:
     return [shown(str(record.id)), score_text(record.score, mode), data_text(record.data)]
 
 
-def _record_json(record: Record, mode: str, **extra: Any) -> str:
+def _record_json(record: Record, mode: str) -> str:
     return dump_json({
-        **extra, "id": record.id, "score": record.score,
+        "id": record.id, "score": record.score,
         "datetime": datetime_text(record.score, mode), "data": record.data,
     })
 
