@@ -4,7 +4,7 @@ Hypothesis profiles (``HYPOTHESIS_PROFILE``, or ``--hypothesis-profile``):
 
 ``dev`` (the default)
     Fast, for development: ``python -m pytest tests`` in well under a
-    minute. Every property test runs a tenth of its full examples.
+    minute. Every property test runs a twentieth of its full examples.
 ``mid``
     The extra-Python-version runs in CI (tox ``py310``/``py312``/``py313``):
     a quarter of the full examples.
@@ -35,5 +35,5 @@ with warnings.catch_warnings(), contextlib.suppress(ImportError):
 # machine made a 7 ms example take 313 ms (a "flaky" DeadlineExceeded).
 settings.register_profile("ci", max_examples=100, deadline=None)
 settings.register_profile("mid", max_examples=25, deadline=None)
-settings.register_profile("dev", max_examples=10, deadline=None)
+settings.register_profile("dev", max_examples=5, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "dev")
