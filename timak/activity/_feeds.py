@@ -422,13 +422,16 @@ def _unfollow_targets(
     enter the follower's (all of them, unless that feed is full: then only
     those above its oldest record, since a full feed never takes older)."""
     ids = {}
+    gone = {r.id: r.score for r in own if r.deleted}
     for record in own:
         data = record.data
         if not record.deleted and isinstance(data, dict) and _key(data.get("a")) == target:
             ids[record.id] = record.score
     floor = min((order_key(r) for r in own), default=None) if len(own) >= capacity else None
     for record in source:
-        if not record.deleted and (floor is None or order_key(record) > floor):
+        if record.deleted or gone.get(record.id, record.score - 1) >= record.score:
+            continue  # deleted already, or a tombstone at least as high is there
+        if floor is None or order_key(record) > floor:
             ids.setdefault(record.id, record.score)
     return [(i, score, None) for i, score in ids.items()]
 
