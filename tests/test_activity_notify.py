@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from timak.activity import Activity, FeedGroup, Feeds, Group, NotificationState
@@ -123,6 +123,7 @@ def test_a_newer_activity_makes_a_read_group_unread_again() -> None:
     assert not marked.is_read(group("g2", 4)) and marked.is_seen(group("g2", 4))
 
 
+@settings(deadline=None)  # store I/O: its timing is not the property
 @given(st.lists(st.tuples(st.sampled_from(["phone", "laptop", "tablet"]),
                           st.sampled_from(["seen", "read", "read-some"]),
                           st.integers(0, 5)), max_size=8),

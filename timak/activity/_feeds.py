@@ -108,6 +108,9 @@ class Feeds(UsesBackend):
         self.followers = followers
         self.chunk = chunk
         options = dict(timeline_options or {})
+        if "order" in options:
+            # Reads rely on Timeline's newest-first order.
+            raise ConfigError("feeds are always read newest first; drop 'order'")
         self._timelines = {
             g.name: Timeline(self.connection, g.bucket, max_items=g.max_items, **options)
             for g in group_list
@@ -243,9 +246,9 @@ class Feeds(UsesBackend):
         copied = 0
         for group in groups:
             source = self._source(group, target)
-            newest = [a for _, a in visible_activities(source)][:copy_limit]
+            newest = visible_activities(source, copy_limit) if copy_limit else []
             copied += self._timelines[group.name].add_many(
-                follower_key, [a.item() for a in newest]
+                follower_key, [(a.id, a.time, a.data()) for _, a in newest]
             )
         return copied
 

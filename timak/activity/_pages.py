@@ -21,7 +21,7 @@ from typing import Any
 
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import InvalidCursorError
-from ..value import Record, Score, order_key
+from ..value import Record, Score
 from ._activity import Activity, Ref, activity_from_record
 
 __all__ = [
@@ -81,16 +81,21 @@ class AggregatedPage:
     unread: int | None = None
 
 
-def visible_activities(records: Iterable[Record]) -> list[tuple[Position, Activity]]:
-    """The activities among ``records`` that are not deleted, newest first,
-    with their positions. Items that are not activities are skipped."""
+def visible_activities(
+    records: Iterable[Record], limit: int | None = None
+) -> list[tuple[Position, Activity]]:
+    """The activities among newest-first ``records`` (as ``Timeline.get``
+    returns them) that are not deleted, with their positions; at most
+    ``limit``. Items that are not activities are skipped."""
     found = []
-    for record in sorted(records, key=order_key, reverse=True):
+    for record in records:
         if record.deleted:
             continue
         activity = activity_from_record(record)
         if activity is not None:
-            found.append((order_key(record), activity))
+            found.append(((record.score, 1, record.id), activity))
+            if limit is not None and len(found) >= limit:
+                break
     return found
 
 
