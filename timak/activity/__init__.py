@@ -18,8 +18,9 @@ The guide is ``docs/activity.md``.
 Modules (all private; this package's ``__all__`` is the public face):
 ``_activity`` (the activity shape and its stored form), ``_groups`` (feed
 groups), ``_pages`` (flat and aggregated pages, cursors), ``_notify``
-(seen/read state, a lattice), ``_feeds`` (the ``Feeds`` manager and the
-race rule).
+(seen/read state, a lattice), ``_feeds`` (the ``Feeds`` manager: posting,
+removing, following, and the race rule), ``_reading`` (its reads, marks
+and counts).
 """
 
 from __future__ import annotations
