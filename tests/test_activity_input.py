@@ -64,6 +64,7 @@ def test_ids_are_stable_and_can_be_given() -> None:
     assert Activity("alice", "post", id="post-1").id == "post-1"
     assert Activity(7, "post", 9).item()[2] == {"a": 7, "v": "post", "o": 9}
     assert by_verb_object_day(Activity("a", "post", time=WHEN)) == "post||2024-05-01"
+    assert len({a, Activity("alice", "post", "p1", time=WHEN, extra={"x": 1})}) == 2
 
 
 def test_bad_input_writes_nothing() -> None:

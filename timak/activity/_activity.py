@@ -60,7 +60,7 @@ class Activity:
     object: Ref | None = None
     target: Ref | None = None
     time: Score = field(default=None)  # type: ignore[assignment]  # None: now
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)  # a dict: unhashable
     id: str = ""
 
     def __post_init__(self) -> None:
