@@ -107,6 +107,10 @@ def test_feeds_configuration_is_checked() -> None:
         Feeds("memory://", followers=list, groups=[FeedGroup("user"), FeedGroup("h", follows="x")])
     with pytest.raises(ConfigError, match="author_group"):
         Feeds("memory://", followers=list, groups=[FeedGroup("own")])
+    with pytest.raises(ConfigError, match="chunk"):
+        Feeds("memory://", followers=list, chunk=0)
+    with pytest.raises(ConfigError, match="order"):
+        Feeds("memory://", followers=list, timeline_options={"order": "asc"})
     with pytest.raises(ConfigError, match="kind"):
         FeedGroup("x", "timeline")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="max_items"):

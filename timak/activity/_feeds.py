@@ -93,6 +93,8 @@ class Feeds(FeedReads, UsesBackend):
                 raise ConfigError(f"feed group {g.name!r} follows unknown group {g.follows!r}")
         if author_group not in self.groups:
             raise ConfigError(f"author_group {author_group!r} is not one of the groups")
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ConfigError(f"chunk must be an int of at least 1, got {chunk!r}")
         self._use_backend(connection)
         self.author_group = author_group
         self.followers = followers
