@@ -133,10 +133,9 @@ def activity_from_record(record: Record) -> Activity | None:
     ):
         return None
     made = object.__new__(Activity)
-    for name, value in (("actor", actor), ("verb", verb), ("object", obj),
-                        ("target", target), ("time", record.score), ("extra", extra),
-                        ("id", record.id)):
-        object.__setattr__(made, name, value)
+    # A frozen dataclass refuses setattr, not its __dict__: one update.
+    made.__dict__.update(actor=actor, verb=verb, object=obj, target=target,
+                         time=record.score, extra=extra, id=record.id)
     return made
 
 
