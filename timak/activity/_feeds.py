@@ -27,6 +27,8 @@ after the other, in one order or the other:
   copy reads the author's feed after the remove's tombstone landed there,
   or the remove's fan-out includes the new follower.
 
+This needs reads that see every write acknowledged before them (on
+Cassandra, read and write consistency levels that overlap, e.g. QUORUM).
 ``tests/test_activity_races.py`` checks every interleaving of the steps of
 such pairs against the two sequential orders.
 
