@@ -87,6 +87,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import socket
 import ssl
 import struct
 import threading
@@ -124,6 +125,7 @@ try:
         DCAwareRoundRobinPolicy,
         ExponentialReconnectionPolicy,
         TokenAwarePolicy,
+        WhiteListRoundRobinPolicy,
     )
     from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_factory
     from cassandra.util import uuid_from_time
@@ -223,13 +225,14 @@ def error_class(exc: BaseException) -> type[TimakError] | None:
     """The timak exception class a driver exception maps to, or ``None`` for
     exceptions that are not the driver's (programming errors propagate).
 
-    ``NoHostAvailable`` whose every host refused our credentials is a
-    ``ConfigError``; any other ``NoHostAvailable`` is an ``UnavailableError``.
+    ``NoHostAvailable`` is a ``ConfigError`` when every host failed for a
+    reason that retrying cannot fix (credentials refused or missing, a TLS
+    certificate that is untrusted or names another host, TLS spoken to a
+    plaintext port); otherwise an ``UnavailableError``.
     """
     if isinstance(exc, cassandra.cluster.NoHostAvailable):
         causes = list((getattr(exc, "errors", None) or {}).values())
-        auth = (cassandra.AuthenticationFailed, cassandra.protocol.BadCredentials)
-        if causes and all(isinstance(c, auth) for c in causes):
+        if causes and all(_host_problem(c)[0] is ConfigError for c in causes):
             return ConfigError
         return UnavailableError
     for driver_class, timak_class in _ERROR_TABLE:
@@ -240,18 +243,121 @@ def error_class(exc: BaseException) -> type[TimakError] | None:
     return None
 
 
+#: What OpenSSL says when a TLS client meets a plaintext server.
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "wrong version number", "RECORD_LAYER_FAILURE",
+            "packet length too long", "http request")
+
+
+def _host_problem(cause: BaseException) -> tuple[type[TimakError] | None, str]:
+    """Why one host refused a connection: the timak class and a sentence that
+    names the problem without quoting the driver (whose text may carry the
+    user name). The driver wraps TLS failures in plain ``OSError``s, so the
+    TLS cases are told apart by OpenSSL's words."""
+    text = str(cause)
+    if isinstance(cause, (cassandra.AuthenticationFailed, cassandra.protocol.BadCredentials)):
+        if "requires authentication" in text:
+            return ConfigError, (
+                "authentication required: the server wants a user name and password "
+                "(in the URL, or TIMAK_CASSANDRA_USER / TIMAK_CASSANDRA_PASSWORD)")
+        return ConfigError, "wrong password or user name: the server refused the credentials"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        reason = text.split("certificate verify failed:", 1)[-1].split("(_ssl.c", 1)[0]
+        reason = reason.strip().rstrip(".")
+        if "mismatch" in reason:
+            return ConfigError, (
+                f"TLS hostname mismatch: the server's certificate is not valid for the "
+                f"address connected to ({reason}); connect by a name or address it lists, "
+                "or set tls_check_hostname=0 to skip only this check")
+        return ConfigError, (
+            f"untrusted TLS certificate: the server's certificate is not signed by a CA "
+            f"in tls_ca ({reason})")
+    if any(marker in text for marker in _NOT_TLS):
+        return ConfigError, "TLS to a plaintext port: the server does not speak TLS there"
+    return error_class(cause), f"{type(cause).__name__}: {text}"
+
+
+def _speaks_tls(host: str, port: int, timeout: float) -> bool:
+    """True if ``host:port`` completes a TLS handshake (certificate unchecked).
+
+    Asked only after a plaintext connection was reset or closed before the
+    server said anything, to tell "this node requires TLS" from an outage."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as sock,
+            context.wrap_socket(sock),
+        ):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _endpoint(where: object, default_port: int) -> tuple[str, int]:
+    address = getattr(where, "address", None)
+    if address is not None:
+        return str(address), int(getattr(where, "port", default_port) or default_port)
+    host, _, port = str(where).rpartition(":")
+    return (host, int(port)) if host and port.isdigit() else (str(where), default_port)
+
+
+def _explain(
+    exc: BaseException, options: CassandraOptions | None
+) -> tuple[type[TimakError] | None, str]:
+    """The class and message for ``exc``, per host for ``NoHostAvailable``.
+
+    With ``options`` (the connect path), a plaintext connection that the
+    server reset is checked for a TLS-only port. The user name and password
+    of ``options`` never appear in the message.
+    """
+    timak_class = error_class(exc)
+    if not isinstance(exc, cassandra.cluster.NoHostAvailable):
+        return timak_class, _scrub(f"{type(exc).__name__}: {exc}", options)
+    per_host: list[str] = []
+    classes: list[type[TimakError] | None] = []
+    for where, cause in (getattr(exc, "errors", None) or {}).items():
+        cls, why = _host_problem(cause)
+        reset = isinstance(cause, (ConnectionResetError, cassandra.connection.ConnectionShutdown))
+        if options is not None and not options.tls and cls is not ConfigError and reset:
+            host, port = _endpoint(where, options.port)
+            if _speaks_tls(host, port, options.connect_timeout):
+                cls, why = ConfigError, (
+                    "plaintext client to a TLS-only node: the server closed the plaintext "
+                    "connection and answers TLS; add tls=1 (and tls_ca=<CA file>)")
+        classes.append(cls)
+        per_host.append(f"{where}: {why}")
+    if classes and all(c is ConfigError for c in classes):
+        timak_class = ConfigError
+    hosts = "; ".join(per_host) or str(exc)
+    return timak_class, _scrub(f"no host could be used ({hosts})", options)
+
+
+def _scrub(text: str, options: CassandraOptions | None) -> str:
+    """``text`` without the configured user name or password."""
+    if options is not None:
+        for secret in (options.password, options.username):
+            if secret:
+                text = text.replace(secret, "***")
+    return text
+
+
 @contextlib.contextmanager
-def map_errors(action: str) -> Iterator[None]:
-    """Re-raise driver exceptions as timak exceptions (cause kept in ``__cause__``)."""
+def map_errors(action: str, options: CassandraOptions | None = None) -> Iterator[None]:
+    """Re-raise driver exceptions as timak exceptions (cause kept in ``__cause__``).
+
+    ``options``: the connection's, so the message can leave its credentials out
+    and say which TLS or authentication problem stopped a connect.
+    """
     try:
         yield
     except TimakError:
         raise
     except Exception as exc:
-        timak_class = error_class(exc)
+        timak_class, message = _explain(exc, options)
         if timak_class is None:
             raise
-        raise timak_class(f"cassandra {action} failed: {type(exc).__name__}: {exc}") from exc
+        raise timak_class(f"cassandra {action} failed: {message}") from exc
 
 
 # --------------------------------------------------------------------------
@@ -270,12 +376,14 @@ class CassandraOptions:
     write_consistency: int = ConsistencyLevel.LOCAL_QUORUM
     timeout: float = 10.0
     connect_timeout: float = 5.0
-    username: str | None = None
+    username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
     tls: bool = False
     tls_ca: str | None = None
     tls_check_hostname: bool = True
     local_dc: str | None = None
+    #: Send requests only to ``hosts``, never to peers the driver discovers.
+    pin_hosts: bool = False
     create: bool = True
     #: ``None``: SimpleStrategy with min(3, nodes) replicas.
     replication: dict[str, str] | None = None
@@ -395,7 +503,15 @@ def parse_url(parts: SplitResult) -> CassandraOptions:
     ``timeout`` / ``connect_timeout``
         Seconds a request / a connection attempt may take (10 / 5).
     ``tls=1``, ``tls_ca=/path/ca.pem``, ``tls_check_hostname=0``
-        Encrypt; ``tls_ca`` implies ``tls=1`` and trusts that CA bundle.
+        Encrypt; ``tls_ca`` implies ``tls=1`` and trusts that CA bundle
+        (else the system's CAs). The certificate chain is always verified;
+        ``tls_check_hostname=0`` skips only the check that the certificate
+        names the host connected to.
+    ``pin_hosts=1``
+        Use only the listed hosts as coordinators (a white-list policy):
+        the driver still learns the other nodes but never sends them
+        requests. Replication is unchanged: the coordinator still writes
+        to every replica it can reach.
     ``local_dc``
         Data center whose nodes are preferred (default: the contact points').
     ``create=0``
@@ -420,7 +536,7 @@ def parse_url(parts: SplitResult) -> CassandraOptions:
     and ``TIMAK_CASSANDRA_PASSWORD``.
     """
     if parts.scheme != "cassandra":
-        raise ConfigError(f"not a cassandra URL: {parts.geturl()!r}")
+        raise ConfigError(f"not a cassandra URL: {parts.scheme}://...")
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     hosts, port = _split_hosts(hostlist) if hostlist else (("127.0.0.1",), DEFAULT_PORT)
     username: str | None = None
@@ -463,6 +579,7 @@ def parse_url(parts: SplitResult) -> CassandraOptions:
         "connect_timeout": _seconds,
         "tls": _flag,
         "tls_check_hostname": _flag,
+        "pin_hosts": _flag,
         "create": _flag,
         "gc_grace_seconds": lambda n, t: _positive_int(n, t, minimum=0),
         "memtable_flush_period_in_ms": lambda n, t: _positive_int(n, t, minimum=0),
@@ -723,7 +840,7 @@ class CassandraBackend(Backend):
         self.options = options
         self._writers = _Writers(options.writer_cache)
         self._closed = False
-        with map_errors("connect"):
+        with map_errors("connect", options):
             self._cluster = self._make_cluster(options)
             self._session: Session = self._cluster.connect()
         #: What opening did to the schema (``ensure_schema``); empty with create=0.
@@ -740,8 +857,13 @@ class CassandraBackend(Backend):
 
     @staticmethod
     def _make_cluster(options: CassandraOptions) -> Cluster:
+        child: Any = (
+            WhiteListRoundRobinPolicy(list(options.hosts))
+            if options.pin_hosts
+            else DCAwareRoundRobinPolicy(options.local_dc)
+        )
         profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(options.local_dc)),
+            load_balancing_policy=TokenAwarePolicy(child),
             request_timeout=options.timeout,
             consistency_level=options.read_consistency,
             row_factory=tuple_factory,
