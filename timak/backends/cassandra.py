@@ -270,7 +270,7 @@ def _host_problem(cause: BaseException) -> tuple[type[TimakError] | None, str]:
                 "or set tls_check_hostname=0 to skip only this check")
         return ConfigError, (
             f"untrusted TLS certificate: the server's certificate is not signed by a CA "
-            f"in tls_ca ({reason})")
+            f"the client trusts (tls_ca, else the system's) ({reason})")
     if any(marker in text for marker in _NOT_TLS):
         return ConfigError, "TLS to a plaintext port: the server does not speak TLS there"
     return error_class(cause), f"{type(cause).__name__}: {text}"

@@ -18,6 +18,7 @@ import argparse
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from ..backends import redact_url
 from ..errors import ConfigError
 from . import store_url
 
@@ -29,7 +30,8 @@ def _cassandra_url(args: argparse.Namespace) -> SplitResult:
     parts = urlsplit(url)
     if parts.scheme != "cassandra":
         raise ConfigError(
-            f"`timak cassandra` needs a cassandra:// store URL (--url or TIMAK_URL), got {url!r}"
+            "`timak cassandra` needs a cassandra:// store URL (--url or TIMAK_URL), "
+            f"got {redact_url(url)!r}"
         )
     return parts
 
