@@ -162,6 +162,7 @@ class Side:
     name: str
     config: CheckConfig
     history: Path
+    keys: tuple[str, ...] = tuple(WEIGHTED_KEYS)
     crashes: int = 0
     problems: list[Anomaly] | None = None
     error: BaseException | None = None
@@ -170,7 +171,7 @@ class Side:
 def _run_side(side: Side, bucket: str, seed: int) -> None:
     try:
         side.crashes, side.problems = run_workers(
-            side.config, bucket, WEIGHTED_KEYS, side.history, seed=seed)
+            side.config, bucket, side.keys, side.history, seed=seed)
     except BaseException as exc:  # reported by the test
         side.error = exc
 
@@ -274,10 +275,12 @@ def test_node_stopped_and_restarted_at_consistency_one(
 ) -> None:
     """Node 3 down for part of the run: RF 3 at ONE keeps every write acknowledged;
     after its return, every replica holds every acknowledged write."""
-    ops = 150
+    ops = 250
     bucket = f"node-failure-{int(time.time())}"
+    keys = [f"hot:{i}" for i in range(4)]
     side = Side("all", CheckConfig(url=_url(HOSTS), workers=3, ops=ops, keys=4,
-                                   max_items=CAPACITY, timeout=900), tmp_path / "h")
+                                   max_items=CAPACITY, timeout=900), tmp_path / "h",
+                keys=tuple(keys))
     side.history.mkdir()
     thread = threading.Thread(target=_run_side, args=(side, bucket, 33))
 
@@ -291,9 +294,9 @@ def test_node_stopped_and_restarted_at_consistency_one(
 
     thread.start()
     wait_for(60)
-    stopped_at = progress()
     three_cassandra.check("stop", "--node", "3", timeout=300)
-    wait_for(stopped_at + 150)
+    stopped_at = progress()  # every op from here on runs without node 3
+    wait_for(stopped_at + 100)
     restarted_at = progress()
     three_cassandra.check("start", "--node", "3", timeout=600)
     thread.join(timeout=900)
@@ -301,7 +304,6 @@ def test_node_stopped_and_restarted_at_consistency_one(
     assert stopped_at < restarted_at < 3 * ops, "no writes while node 3 was down"
     for node in (1, 2, 3):  # hints may not have covered everything; repair does
         three_cassandra.nodetool(node, "repair", "--full", KEYSPACE, timeout=600)
-    keys = [f"hot:{i}" for i in range(4)]
     history = load_history(sorted(side.history.glob("*.jsonl")))
     final = read_final(_url(HOSTS, "ALL"), bucket, keys, CAPACITY, attempts=30)
     anomalies = [*final.anomalies, *(side.problems or []),
