@@ -74,7 +74,7 @@ def make_leaf(
     ca_key: ec.EllipticCurvePrivateKey,
     ca_cert: x509.Certificate,
     addresses: list[str],
-    dns_names: list[str] = (),  # type: ignore[assignment]
+    dns_names: tuple[str, ...] = (),
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A server key and certificate for ``addresses`` (IPs) and ``dns_names``."""
     key = ec.generate_private_key(ec.SECP256R1())

@@ -323,3 +323,23 @@ def test_node_stopped_and_restarted_at_consistency_one(
     print(f"\nnode 3 down for ops 1-{restarted_at} of {3 * ops}, up again from op "
           f"{back_at}; " + report.summary())
     _assert_clean(report)
+
+
+def test_pin_hosts_keeps_every_request_on_the_listed_hosts(three_cassandra: Cluster) -> None:
+    """The driver learns all three nodes but, with pin_hosts=1, opens connections to and
+    coordinates through the listed one only; without it, it uses the others too."""
+    with connect(_url((HOSTS[2],), "QUORUM", pin_hosts=1)) as pinned, \
+            connect(_url((HOSTS[2],), "QUORUM")) as free:
+        assert isinstance(pinned, cb.CassandraBackend) and isinstance(free, cb.CassandraBackend)
+        seen: dict[str, set[str]] = {}
+        for name, backend in (("pinned", pinned), ("free", free)):
+            assert len(backend.session.cluster.metadata.all_hosts()) == 3
+            coordinators = set()
+            for i in range(12):
+                result = backend.session.execute(
+                    backend.statements.fetch, ("pin", f"k{i}"), trace=True)
+                coordinators.add(str(result.get_query_trace(max_wait_sec=10).coordinator))
+            pools = {str(h.address) for h in backend.session.get_pool_state()}
+            seen[name] = coordinators | pools
+        assert seen["pinned"] == {HOSTS[2]}, seen
+        assert len(seen["free"]) > 1, seen

@@ -259,3 +259,35 @@ def test_error_class_reads_tls_failures_from_the_drivers_wrapped_oserrors() -> N
     assert cb.error_class(no_host("x", {"h:9042": untrusted, "g:9042": refused})) is (
         UnavailableError)
     assert cb.error_class(no_host("x", {"h:9042": refused})) is UnavailableError
+
+
+def test_redact_url_hides_the_userinfo() -> None:
+    from timak.backends import redact_url
+
+    assert redact_url("cassandra://u:p%40ss@h1,h2:9042/ks?tls=1") == (
+        "cassandra://***@h1,h2:9042/ks?tls=1")
+    assert redact_url("cassandra://h/ks") == "cassandra://h/ks"
+    assert redact_url("sqlite:///dir@x/a.db") == "sqlite:///dir@x/a.db"  # a path, not userinfo
+    from urllib.parse import urlsplit
+
+    options = cb.parse_url(urlsplit("cassandra://app-user:s3cret@h/ks"))
+    assert "s3cret" not in repr(options) and "app-user" not in repr(options)
+    with pytest.raises(ConfigError) as raised:
+        connect("cassandra://app-user:s3cret@h:notaport/ks")
+    assert "s3cret" not in str(raised.value)
+
+
+def test_pin_hosts_makes_a_white_list_policy() -> None:
+    from urllib.parse import urlsplit
+
+    policies = cb.cassandra.policies
+    for url, child in (("cassandra://10.0.0.1,10.0.0.2/ks?pin_hosts=1",
+                        policies.WhiteListRoundRobinPolicy),
+                       ("cassandra://10.0.0.1,10.0.0.2/ks", policies.DCAwareRoundRobinPolicy)):
+        cluster = cb.CassandraBackend._make_cluster(cb.parse_url(urlsplit(url)))
+        try:
+            policy = cluster.profile_manager.default.load_balancing_policy
+            assert isinstance(policy, policies.TokenAwarePolicy)
+            assert isinstance(policy._child_policy, child), url
+        finally:
+            cluster.shutdown()
