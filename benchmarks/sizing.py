@@ -67,6 +67,7 @@ def item(i: int, shape: str) -> tuple[Any, int, Any]:
     raise ValueError(shape)
 
 
+SECTIONS = ("disk", "read", "tombstones", "fanout", "compact")
 SHAPES = ("int id, no data", "int id + 3-field activity", "str id + 3-field activity")
 #: The shape the server measurements use.
 SHAPE = "int id + 3-field activity"
@@ -259,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timelines", type=int, default=2000)
     p.add_argument("--fanout", type=int, nargs="*", default=[10_000])
     p.add_argument("--compact-keys", type=int, default=10_000)
+    p.add_argument("--only", nargs="*", choices=SECTIONS, default=list(SECTIONS),
+                   help="server sections to run (default: all)")
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args(argv)
     report: dict[str, Any] = {"when": time.strftime("%Y-%m-%d %H:%M"), "items": ITEMS}
@@ -266,11 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         report["url"] = redact_url(args.url)
         prefix = shlex.split(args.nodetool) if args.nodetool else None
-        measure_disk(args.url, prefix, args.timelines, value, report)
-        measure_read(args.url, value, report)
-        measure_tombstones(args.url, report)
-        measure_fanout(args.url, args.fanout, report)
-        measure_compact(args.url, args.compact_keys, report)
+        if "disk" in args.only:
+            measure_disk(args.url, prefix, args.timelines, value, report)
+        if "read" in args.only:
+            measure_read(args.url, value, report)
+        if "tombstones" in args.only:
+            measure_tombstones(args.url, report)
+        if "fanout" in args.only:
+            measure_fanout(args.url, args.fanout, report)
+        if "compact" in args.only:
+            measure_compact(args.url, args.compact_keys, report)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
