@@ -36,7 +36,7 @@ from timak.backends.base import Backend
 from timak.errors import ConfigError, TimakError, UnavailableError
 from timak.testing import BackendConformance
 
-pytest.importorskip("cassandra")
+driver = pytest.importorskip("cassandra")
 certs = pytest.importorskip("certs", reason="integration/certs.py needs cryptography")
 from timak.backends import cassandra as cb  # noqa: E402
 from timak.cli import main as cli_main  # noqa: E402
@@ -250,7 +250,7 @@ def test_credentials_do_not_leak_from_a_working_connection(
 def test_error_class_reads_tls_failures_from_the_drivers_wrapped_oserrors() -> None:
     """No server: the driver turns an SSLError into PermissionError(1, text); the text
     is what is left to tell the cases apart."""
-    no_host = cb.cassandra.cluster.NoHostAvailable
+    no_host = driver.cluster.NoHostAvailable
     untrusted = PermissionError(1, "Tried connecting to [('h', 9042)]. Last error: [SSL: "
                                 "CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
                                 "self-signed certificate in certificate chain (_ssl.c:1006)")
@@ -280,7 +280,7 @@ def test_redact_url_hides_the_userinfo() -> None:
 def test_pin_hosts_makes_a_white_list_policy() -> None:
     from urllib.parse import urlsplit
 
-    policies = cb.cassandra.policies
+    policies = driver.policies
     for url, child in (("cassandra://10.0.0.1,10.0.0.2/ks?pin_hosts=1",
                         policies.WhiteListRoundRobinPolicy),
                        ("cassandra://10.0.0.1,10.0.0.2/ks", policies.DCAwareRoundRobinPolicy)):
