@@ -16,6 +16,7 @@ Layers, each importing only those above it in this list:
 
 from __future__ import annotations
 
+from ._version import __version__
 from .backends import Backend, Fetched, connect
 from .errors import (
     BackendError,
@@ -43,8 +44,6 @@ from .errors import (
 from .scores import from_datetime, to_datetime
 from .timelines import Change, Changes, CompactStats, Page, Timeline, TimelineStats
 from .value import Record, TimelineValue, merge
-
-__version__ = "1.0.0.dev0"
 
 __all__ = [
     "Backend",

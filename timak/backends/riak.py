@@ -70,7 +70,7 @@ from email.message import Message
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode
 
-from .. import __version__
+from .._version import __version__
 from ..errors import (
     BackendError,
     BackendTimeoutError,
