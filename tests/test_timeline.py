@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -279,15 +280,62 @@ def test_bad_keys_are_refused(backend: Backend, key: object) -> None:
     assert list(backend.keys("timelines")) == []
 
 
-def test_oversized_values_are_refused_before_writing(backend: Backend) -> None:
-    tl = Timeline(connection=backend, max_value_bytes=2000, max_item_bytes=1000)
+def test_oversized_items_are_refused_before_writing(backend: Backend) -> None:
+    tl = Timeline(connection=backend, max_items=3, max_value_bytes=51 * 600, max_item_bytes=1000)
+    assert tl.item_limit() == 600  # max_value_bytes / (capacity + 48)
     with pytest.raises(ValueTooLargeError, match="max_item_bytes"):
         tl.add("k", 1, 1, obj_data="x" * 2000)
     for i in range(3):
-        tl.add("k", i, i, obj_data="y" * 600)
+        tl.add("k", i, i, obj_data="y" * 500)
     with pytest.raises(ValueTooLargeError, match="max_value_bytes"):
-        tl.add("k", 9, 9, obj_data="z" * 900)
-    assert tl.get("k") == ["y" * 600] * 3
+        tl.add("k", 9, 9, obj_data="z" * 700)
+    with pytest.raises(ValueTooLargeError, match="max_value_bytes"):
+        tl.fanout(["k", "other"], 9, 9, obj_data="z" * 700)
+    assert tl.get("k") == ["y" * 500] * 3
+    assert list(backend.keys("timelines")) == ["k"]
+
+
+def test_a_key_never_leaves_its_size_bound_and_deletes_always_work(backend: Backend) -> None:
+    """Issue 10, defect 2: 60,000-byte items fanned out to a 1,000-item
+    timeline used to pile up siblings nothing could fold, and the delete
+    raised ValueTooLargeError. Items over the slot size are refused before
+    anything is stored; merges are never refused for size."""
+    tl = Timeline(connection=backend, max_items=1000, fold_at=4)
+    for i in range(20):
+        with pytest.raises(ValueTooLargeError):
+            tl.fanout(["k"], i, i, {"b": os.urandom(60_000)})
+    assert backend.fetch("timelines", "k").siblings == []
+    assert tl.delete("k", 3, 3) == []
+    # Items of the largest allowed size fill the timeline, through folds and
+    # read repair, and the stored value stays under max_value_bytes.
+    small = Timeline(connection=backend, max_items=20, fold_at=4, max_value_bytes=20_000)
+    blob = b"x" * (small.item_limit() - 60)
+    for i in range(60):
+        small.fanout(["full"], i, i, {"b": blob})
+        siblings = backend.fetch("timelines", "full").siblings
+        assert len(siblings) <= 4 and all(len(v) <= 20_000 for v in siblings)
+    assert len(small.get("full")) == 20
+    (stored,) = backend.fetch("timelines", "full").siblings
+    assert len(stored) <= 20_000
+    for i in range(59, 39, -1):
+        small.delete("full", i, i)
+    assert small.get("full") == [] and len(backend.fetch("timelines", "full").siblings) == 1
+
+
+def test_a_full_timeline_of_largest_items_fits_max_value_bytes() -> None:
+    """The static bound: capacity + 48 slots of item_limit bytes hold any
+    full timeline, whatever its chunks and trimmed tails."""
+    from timak.backends.memory import MemoryBackend
+
+    backend = MemoryBackend()
+    for capacity in (1, 7, 60, 200):
+        tl = Timeline(connection=backend, max_items=capacity, max_value_bytes=300_000)
+        data = os.urandom(tl.item_limit())
+        for i in range(capacity + 70):
+            size = tl.item_limit() - 40 - (i % 7)
+            tl.add(f"k{capacity}", i, i, obj_data=data[:size])
+            (value,) = backend.fetch("timelines", f"k{capacity}").siblings
+            assert len(value) <= tl.max_value_bytes
 
 
 @pytest.mark.parametrize("max_items", [0, -1, True, 2.5])

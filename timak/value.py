@@ -2,16 +2,22 @@
 
 A *record* is ``(id, score, deleted, data, arrived)``; ``arrived`` is the
 writer's clock at write time, in microseconds, kept only for the change
-feed. A *value* maps each id to one record. Concurrent writers produce
-several values (siblings) for one key; ``merge`` joins them:
+feed. A *value* maps each id to one record and states its *capacity*: how
+many records the timeline keeps. Concurrent writers produce several values
+(siblings) for one key; ``merge`` joins them:
 
 1. take, per id, the largest record in the order
    ``(score, deleted, tiebreak, arrived)``: a higher score wins; at an equal
    score a delete wins; a remaining tie is broken by the encoded
-   ``(score, data)`` bytes, so the winner never depends on read order, and a
-   clock decides only between records that are otherwise identical (a
-   retried write), where it picks the later arrival;
-2. keep the ``capacity`` records that are largest by ``(score, id)``.
+   ``(score, data)`` bytes, so the winner never depends on read order, even
+   between records that Python calls equal but that encode differently
+   (``1``, ``True`` and ``1.0``; ``0.0`` and ``-0.0``), and a clock decides
+   only between records that are otherwise identical (a retried write),
+   where it picks the later arrival;
+2. the capacity of the join is the smallest capacity any value states (a
+   value that states none, such as a blind write's single record, counts as
+   unbounded; when no value states one, the caller's ``capacity`` is used);
+3. keep the ``capacity`` records that are largest by ``(score, id)``.
    Tombstones count toward capacity.
 
 =========================================  ====================================
@@ -22,31 +28,52 @@ add(a, 5), add(a, 7)                       a visible at 7
 add(a, 5), delete(a, 5)                    a deleted (delete wins the tie)
 add(a, 7), delete(a, 5)                    a visible at 7 (later add wins)
 delete(a, 7), add(a, 5)                    a deleted (the add is older)
+add(a, 5, data=1), add(a, 5, data=True)    a with data ``True``: its encoding
+                                           (0xc3) sorts above ``1`` (0x01)
 capacity 2: add(a,1), add(b,2), add(c,3)   b, c; a fell off the end
 capacity 2: add(a,1), add(b,2), del(b,2)   only a visible; b's tombstone
                                            holds a slot, so a stale sibling
                                            holding c(0) cannot come back
+capacity 5000 value, capacity-less blind   capacity 5000: a blind write never
+record                                     shrinks a timeline
+capacity 3 value, capacity 5 value         capacity 3 (the smaller)
 =========================================  ====================================
 
-Step 1 is a per-id maximum and step 2 never drops a record that a later
-merge would keep (a record dropped because ``capacity`` ids beat it is beaten
-by at least as many ids in every later merge), so ``merge`` is commutative,
-associative and idempotent: every replica converges whatever the order.
-Because tombstones hold slots, a value's records beyond capacity cannot be
+Step 1 is a per-id maximum; step 2 is a minimum, so a value's capacity only
+ever shrinks along a chain of merges; step 3 never drops a record that a
+later merge would keep: a record dropped because ``k`` ids beat it is beaten
+by at least as many ids in every later merge, whose capacity is at most
+``k``. So ``merge`` is commutative, associative and idempotent: every
+replica converges whatever the order. (A *larger* capacity winning would
+break this: a record trimmed at 1,000 on one replica but kept at 5,000 on
+another would come back or not depending on the merge order.) Because
+tombstones hold slots, a value's records beyond capacity cannot be
 resurrected by a stale sibling (Roshi's separate add/remove trimming could).
+``timak.timelines`` keeps capacities from ever differing in practice: a
+read-modify-write by a ``Timeline`` configured for another capacity is
+refused (``ConfigError``), and reads and repairs use the stored capacity.
+
+Laziness: a record decoded from storage keeps its data as the encoded bytes
+until ``Record.data`` is read, and a value decoded from storage keeps each
+run (chunk) of records undecoded until it is needed. The merge compares
+records by their encoded bytes, so it never decodes or re-encodes data, and
+when one value is large and the others only add records newer than all of
+it (the common case: new posts on top), the result reuses the large value's
+chunks unchanged.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import msgpack
 
 from .errors import (
+    CorruptValueError,
     InvalidDataError,
     InvalidInputError,
     InvalidItemError,
@@ -58,6 +85,7 @@ __all__ = [
     "INT64_RANGE",
     "ItemId",
     "MAX_ID_BYTES",
+    "Chunk",
     "Record",
     "Score",
     "TimelineValue",
@@ -76,40 +104,135 @@ Score = int | float
 MAX_ID_BYTES = 1024
 INT64_RANGE = (-(2**63), 2**63 - 1)
 _MAX_KEY_BYTES = 1024
+#: msgpack's encoding of ``None``: the encoded data of a record without data.
+NIL = b"\xc0"
+# Merges where everything but the largest value adds at most this many
+# records take the path that reuses the largest value's chunks.
+_SMALL = 64
+_UNSET: Any = object()
 
 
-@dataclass(frozen=True, slots=True)
+def _unpack_data(raw: bytes) -> Any:
+    try:
+        return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises several unrelated types on bad input
+        raise CorruptValueError(f"item data does not decode: {exc}") from None
+
+
+def _pack_data(data: Any) -> bytes:
+    try:
+        packed: bytes = msgpack.packb(data)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidDataError(f"item data cannot be encoded: {exc}") from None
+    return packed
+
+
 class Record:
     """One item's state: its id, score, whether it is deleted, its data, and
     when it arrived (writer's clock, microseconds since the epoch; 0 if unknown).
 
-    A tombstone (``deleted=True``) never carries data. ``arrived`` never
-    decides between records that differ in anything else.
+    ``Record(id, score, deleted=False, data=None, arrived=0)``. A tombstone
+    (``deleted=True``) never carries data. ``arrived`` never decides between
+    records that differ in anything else. Treat records as immutable.
+
+    A record read from storage holds its data encoded (``encoded_data``) and
+    decodes it the first time ``data`` is read; data that does not decode
+    raises ``CorruptValueError`` there. Two records are equal when their id,
+    delete flag, arrival and encoded ``(score, data)`` are: ``1``, ``True``
+    and ``1.0`` are different data here, as they are in storage.
     """
 
-    id: ItemId
-    score: Score
-    deleted: bool = False
-    data: Any = None
-    arrived: int = 0
+    __slots__ = ("_data", "_raw", "arrived", "deleted", "id", "score")
+    __match_args__ = ("id", "score", "deleted", "data", "arrived")
+
+    def __init__(
+        self, id: ItemId, score: Score, deleted: bool = False, data: Any = None, arrived: int = 0
+    ) -> None:
+        self.id = id
+        self.score = score
+        self.deleted = deleted
+        self.arrived = arrived
+        self._data = data
+        self._raw: bytes | None = NIL if data is None else None
+
+    @classmethod
+    def encoded(
+        cls, id: ItemId, score: Score, deleted: bool, encoded_data: bytes, arrived: int
+    ) -> Record:
+        """A record whose data is given as its msgpack encoding (decoded lazily)."""
+        record = cls.__new__(cls)
+        record.id = id
+        record.score = score
+        record.deleted = deleted
+        record.arrived = arrived
+        record._raw = encoded_data
+        record._data = None if encoded_data == NIL else _UNSET
+        return record
+
+    @property
+    def data(self) -> Any:
+        """The item's data (``None`` if it has none)."""
+        data = self._data
+        if data is _UNSET:
+            assert self._raw is not None
+            data = self._data = _unpack_data(self._raw)
+        return data
+
+    @property
+    def encoded_data(self) -> bytes:
+        """The msgpack encoding of ``data``; ``InvalidDataError`` if it has none."""
+        raw = self._raw
+        if raw is None:
+            raw = self._raw = _pack_data(self._data)
+        return raw
+
+    def tiebreak(self) -> bytes:
+        """The bytes that decide between records of one id, score and delete
+        flag: the msgpack encoding of ``[score, data]`` without its array tag."""
+        packed: bytes = msgpack.packb(self.score)
+        return packed + self.encoded_data
 
     def beats(self, other: Record) -> bool:
         """Whether this record wins over ``other``, a record for the same id."""
         if self.score != other.score:
-            return self.score > other.score
+            return bool(self.score > other.score)
         if self.deleted != other.deleted:
             return self.deleted
-        mine, theirs = _tiebreak(self), _tiebreak(other)
+        mine, theirs = self.tiebreak(), other.tiebreak()
         if mine != theirs:
             return mine > theirs
         return self.arrived > other.arrived
 
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Record):
+            return NotImplemented
+        if not (
+            self.id == other.id
+            and type(self.id) is type(other.id)
+            and self.score == other.score
+            and self.deleted == other.deleted
+            and self.arrived == other.arrived
+        ):
+            return False
+        try:
+            return self.tiebreak() == other.tiebreak()
+        except InvalidDataError:  # data that cannot be stored: compare as Python does
+            return bool(type(self.score) is type(other.score) and self.data == other.data)
 
-def _tiebreak(record: Record) -> bytes:
-    # Reached only for two records with equal score and delete flag: rare, so
-    # the cost of packing is fine. Packing the score too separates 1 and 1.0.
-    packed: bytes = msgpack.packb([record.score, record.data])
-    return packed
+    def __hash__(self) -> int:
+        return hash((self.id, self.score, self.deleted, self.arrived))
+
+    def __repr__(self) -> str:
+        try:
+            data = repr(self.data)
+        except CorruptValueError:
+            data = "<corrupt>"
+        return (
+            f"Record(id={self.id!r}, score={self.score!r}, deleted={self.deleted!r}, "
+            f"data={data}, arrived={self.arrived!r})"
+        )
 
 
 def order_key(record: Record) -> tuple[Score, int, ItemId]:
@@ -120,46 +243,179 @@ def order_key(record: Record) -> tuple[Score, int, ItemId]:
     return (record.score, 1 if isinstance(record.id, str) else 0, record.id)
 
 
+class Chunk:
+    """A run of a value's records, newest first, that may not be decoded yet.
+
+    ``ids`` are the records' ids, known without decoding; ``records()``
+    decodes them (through ``load``, which may return more records than
+    ``ids``: a trimmed chunk keeps its undecoded tail, which is ignored).
+    ``source`` is the encoder's handle on the chunk's bytes, so a chunk that
+    a merge did not change is written back as it was read.
+    """
+
+    __slots__ = ("_load", "_records", "ids", "source")
+
+    def __init__(
+        self,
+        ids: list[ItemId],
+        records: list[Record] | None = None,
+        load: Callable[[], list[Record]] | None = None,
+        source: object = None,
+    ) -> None:
+        self.ids = ids
+        self._records = records
+        self._load = load
+        self.source = source
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the records are decoded already."""
+        return self._records is not None
+
+    def records(self) -> list[Record]:
+        """The chunk's records, newest first (decoded on first use)."""
+        records = self._records
+        if records is None:
+            assert self._load is not None
+            records = self._load()
+            if len(records) != len(self.ids):
+                records = records[: len(self.ids)]
+            self._records = records
+        return records
+
+    def head(self, count: int) -> Chunk:
+        """The newest ``count`` records of this chunk."""
+        records = None if self._records is None else self._records[:count]
+        return Chunk(self.ids[:count], records, self._load, self.source)
+
+
 class TimelineValue(Mapping[ItemId, Record]):
-    """An immutable map of id -> ``Record``, at most ``capacity`` of them."""
+    """An immutable map of id -> ``Record``, at most ``capacity`` of them.
 
-    __slots__ = ("_records",)
+    ``TimelineValue(records, capacity=None)``: ``capacity`` is what the value
+    states about its timeline (``None``: nothing, as for a blind write).
+    Iteration yields ids newest first. ``legacy`` marks a value decoded from
+    a format that had no capacity.
+    """
 
-    def __init__(self, records: Mapping[ItemId, Record] | None = None) -> None:
-        self._records: dict[ItemId, Record] = dict(records or {})
+    __slots__ = ("_chunks", "_dict", "_where", "capacity", "legacy")
+
+    def __init__(
+        self, records: Mapping[ItemId, Record] | None = None, *, capacity: int | None = None
+    ) -> None:
+        ordered = sorted((records or {}).values(), key=order_key, reverse=True)
+        if capacity is not None and (
+            isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
+        ):
+            raise ValueError(f"capacity must be an int of at least 1, got {capacity!r}")
+        if capacity is not None and len(ordered) > capacity:
+            raise ValueError(f"{len(ordered)} records exceed capacity {capacity}")
+        self._chunks = [Chunk([r.id for r in ordered], ordered)] if ordered else []
+        self._dict: dict[ItemId, Record] | None = None
+        self._where: dict[ItemId, tuple[int, int]] | None = None
+        self.capacity = capacity
+        self.legacy = False
+
+    @classmethod
+    def from_chunks(
+        cls, chunks: list[Chunk], capacity: int | None, *, legacy: bool = False
+    ) -> TimelineValue:
+        """A value made of ``chunks`` (newest first, ids unique across them)."""
+        value = cls.__new__(cls)
+        value._chunks = [c for c in chunks if c.ids]
+        value._dict = None
+        value._where = None
+        value.capacity = capacity
+        value.legacy = legacy
+        return value
 
     @classmethod
     def of(cls, records: Iterable[Record], capacity: int) -> TimelineValue:
         """The value holding the winning record per id, trimmed to ``capacity``."""
         return merge([], capacity, extra=records)
 
+    @property
+    def chunks(self) -> tuple[Chunk, ...]:
+        """The value's runs of records, newest first (for the encoder)."""
+        return tuple(self._chunks)
+
+    def _index(self) -> dict[ItemId, tuple[int, int]]:
+        where = self._where
+        if where is None:
+            where = self._where = {
+                item_id: (n, pos)
+                for n, chunk in enumerate(self._chunks)
+                for pos, item_id in enumerate(chunk.ids)
+            }
+        return where
+
     def __getitem__(self, item_id: ItemId) -> Record:
-        return self._records[item_id]
+        if self._dict is not None:
+            return self._dict[item_id]
+        n, pos = self._index()[item_id]
+        return self._chunks[n].records()[pos]
+
+    def __contains__(self, item_id: object) -> bool:
+        try:
+            return item_id in self._index()
+        except TypeError:  # unhashable
+            return False
 
     def __iter__(self) -> Iterator[ItemId]:
-        return iter(self._records)
+        return itertools.chain.from_iterable(c.ids for c in self._chunks)
 
     def __len__(self) -> int:
-        return len(self._records)
+        return sum(len(c.ids) for c in self._chunks)
+
+    def _as_dict(self) -> dict[ItemId, Record]:
+        if self._dict is None:
+            self._dict = {r.id: r for r in self.iter_newest()}
+        return self._dict
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, TimelineValue):
-            return self._records == other._records
+            return self._as_dict() == other._as_dict()
         return NotImplemented
 
     def __hash__(self) -> int:  # pragma: no cover - values are not meant as keys
         raise TypeError("TimelineValue is not hashable")
 
     def __repr__(self) -> str:
-        return f"TimelineValue({self.newest_first()!r})"
+        return f"TimelineValue({self.newest_first()!r}, capacity={self.capacity!r})"
+
+    def iter_newest(self) -> Iterator[Record]:
+        """Every record, tombstones included, newest first, decoding chunks
+        only as the iteration reaches them."""
+        for chunk in self._chunks:
+            yield from chunk.records()
 
     def newest_first(self) -> list[Record]:
         """Every record, tombstones included, largest ``order_key`` first."""
-        return sorted(self._records.values(), key=order_key, reverse=True)
+        return list(self.iter_newest())
 
     def visible(self) -> list[Record]:
         """The records that are not deleted, newest first."""
-        return [r for r in self.newest_first() if not r.deleted]
+        return [r for r in self.iter_newest() if not r.deleted]
+
+    def newest(self) -> Record | None:
+        """The record with the largest ``order_key``, or ``None`` if empty."""
+        return self._chunks[0].records()[0] if self._chunks else None
+
+    def trimmed(self, capacity: int) -> TimelineValue:
+        """This value stating ``capacity``, without records beyond it."""
+        if self.capacity == capacity and len(self) <= capacity:
+            return self
+        return TimelineValue.from_chunks(_head(self._chunks, capacity), capacity)
+
+
+def _head(chunks: Iterable[Chunk], count: int) -> list[Chunk]:
+    out: list[Chunk] = []
+    for chunk in chunks:
+        if count <= 0:
+            break
+        out.append(chunk if len(chunk.ids) <= count else chunk.head(count))
+        count -= len(chunk.ids)
+    return out
 
 
 def merge(
@@ -168,29 +424,73 @@ def merge(
     *,
     extra: Iterable[Record] = (),
 ) -> TimelineValue:
-    """Join ``values`` (and ``extra`` records) into one value of ``capacity``.
+    """Join ``values`` (and ``extra`` records) into one value.
 
-    See the module docstring for the rules and why they form a lattice.
+    The join states the smallest capacity that any of ``values`` states, or
+    ``capacity`` when none states one. See the module docstring for the rules
+    and why they form a lattice.
     """
-    if capacity < 1:
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
         raise ValueError("capacity must be at least 1")
+    vals = [v if isinstance(v, TimelineValue) else TimelineValue(v) for v in values]
+    records = list(extra)
+    stated = [v.capacity for v in vals if v.capacity is not None]
+    cap = min(stated) if stated else capacity
+    fast = _merge_onto_largest(vals, records, cap)
+    if fast is not None:
+        return fast
     winners: dict[ItemId, Record] = {}
-    for value in values:
-        _absorb(winners, value.values())
-    _absorb(winners, extra)
-    if len(winners) > capacity:
-        kept = heapq.nlargest(capacity, winners.values(), key=order_key)
-        winners = {r.id: r for r in kept}
-    return TimelineValue(winners)
+    for value in vals:
+        _absorb(winners, value.iter_newest())
+    _absorb(winners, records)
+    if len(winners) > cap:
+        kept = heapq.nlargest(cap, winners.values(), key=order_key)
+    else:
+        kept = sorted(winners.values(), key=order_key, reverse=True)
+    return TimelineValue.from_chunks([Chunk([r.id for r in kept], kept)], cap)
 
 
 def _absorb(winners: dict[ItemId, Record], records: Iterable[Record]) -> None:
     for record in records:
         current = winners.get(record.id)
-        # Siblings mostly repeat each other's records; equal records need no
-        # tie-break (which packs both), so compare them first.
-        if current is None or (record != current and record.beats(current)):
+        if current is None or (current is not record and record.beats(current)):
             winners[record.id] = record
+
+
+def _merge_onto_largest(
+    vals: list[TimelineValue], extra: list[Record], cap: int
+) -> TimelineValue | None:
+    """The join when the largest value only gains records newer than all of
+    its own (or none): its chunks are kept as they are. ``None`` otherwise."""
+    if not vals:
+        return None
+    base = max(vals, key=len)
+    if len(base) <= _SMALL:
+        return None
+    others = [v for v in vals if v is not base]
+    if sum(map(len, others)) + len(extra) > _SMALL:
+        return None
+    winners: dict[ItemId, Record] = {}
+    for value in others:
+        _absorb(winners, value.iter_newest())
+    _absorb(winners, extra)
+    where = base._index()
+    fresh = []
+    for record in winners.values():
+        if record.id not in where:
+            fresh.append(record)
+            continue
+        held = base[record.id]
+        if held is not record and record.beats(held):
+            return None  # it replaces a record inside the base: the general path
+    if not fresh:
+        return base.trimmed(cap)
+    fresh.sort(key=order_key, reverse=True)
+    top = base.newest()
+    if top is not None and order_key(fresh[-1]) <= order_key(top):
+        return None
+    chunks = [Chunk([r.id for r in fresh], fresh), *base.chunks]
+    return TimelineValue.from_chunks(_head(chunks, cap), cap)
 
 
 # -- validation -------------------------------------------------------------
