@@ -79,13 +79,15 @@ MAX_CAPACITY = 2**31
 
 
 class _Rows:
-    """Encoder's handle on a chunk read from bytes: its codec and payload."""
+    """Encoder's handle on a chunk read from bytes: its codec and payload
+    (the list of row bytes, or the zlib bytes), and the rows once inflated."""
 
-    __slots__ = ("codec", "payload")
+    __slots__ = ("codec", "payload", "rows")
 
     def __init__(self, codec: int, payload: Any) -> None:
         self.codec = codec
-        self.payload = payload  # list of row bytes (plain) or the zlib bytes
+        self.payload = payload
+        self.rows: list[Any] | None = payload if codec == 0 else None
 
 
 def encode(
@@ -211,7 +213,7 @@ def _unpack(body: bytes, what: str) -> Any:
 
 def _decode_v3(body: bytes) -> TimelineValue:
     top = _unpack(body, "value body")
-    if not isinstance(top, list) or len(top) != 2 or not isinstance(top[1], list):
+    if type(top) is not list or len(top) != 2 or type(top[1]) is not list:
         raise CorruptValueError("timak value body is not [capacity, chunks]")
     capacity, raw_chunks = top
     if capacity is not None and (
@@ -220,35 +222,28 @@ def _decode_v3(body: bytes) -> TimelineValue:
         raise CorruptValueError(f"timak value has a bad capacity {capacity!r:.40}")
     budget = [MAX_DECODED_BYTES]
     chunks: list[Chunk] = []
-    total = 0
+    all_ids: list[Any] = []
     for raw in raw_chunks:
-        if (
-            not isinstance(raw, list)
-            or len(raw) != 3
-            or not isinstance(raw[0], list)
-            or not raw[0]
-            or type(raw[1]) is not int
-        ):
+        if type(raw) is not list or len(raw) != 3 or type(raw[0]) is not list or not raw[0]:
             raise CorruptValueError(f"malformed chunk {raw!r:.80}")
         ids, codec, payload = raw
+        if type(codec) is not int:
+            raise CorruptValueError(f"chunk codec {codec!r:.20} is unknown")
         if codec == 0:
-            if not isinstance(payload, list) or len(payload) != len(ids):
+            if type(payload) is not list or len(payload) != len(ids):
                 raise CorruptValueError("plain chunk does not hold one row per id")
-        elif codec != 1 or not isinstance(payload, bytes):
+        elif codec != 1 or type(payload) is not bytes:
             raise CorruptValueError(f"chunk codec {codec!r:.20} is unknown or has no bytes")
-        _check_ids(ids)
-        total += len(ids)
+        all_ids += ids
         chunk = Chunk(ids, None, None, _Rows(codec, payload))
         chunk._load = _loader(chunk, chunks[-1] if chunks else None, budget)
         chunks.append(chunk)
-    if capacity is not None and total > capacity:
-        raise CorruptValueError(f"timak value holds {total} records, over its capacity {capacity}")
-    try:
-        unique = len(set().union(*(c.ids for c in chunks)))
-    except TypeError:
-        raise CorruptValueError("timak value has an unhashable id") from None
-    if unique != total:
-        raise CorruptValueError("timak value holds an id twice")
+    if all_ids:
+        _check_ids(all_ids)
+    if capacity is not None and len(all_ids) > capacity:
+        raise CorruptValueError(
+            f"timak value holds {len(all_ids)} records, over its capacity {capacity}"
+        )
     return TimelineValue.from_chunks(chunks, capacity)
 
 
@@ -267,60 +262,81 @@ def _check_ids(ids: list[Any]) -> None:
         lengths = list(map(len, strs))
         if min(lengths) == 0 or max(lengths) > MAX_ID_BYTES:
             raise CorruptValueError("timak value has an empty or overlong id")
+    if len(set(ids)) != len(ids):
+        raise CorruptValueError("timak value holds an id twice")
 
 
 def _loader(chunk: Chunk, previous: Chunk | None, budget: list[int]) -> Any:
-    def load() -> list[Record]:
-        source = chunk.source
-        assert isinstance(source, _Rows)
-        rows = source.payload
-        if source.codec == 1:
-            rows = _unpack(_inflate(rows, budget), "chunk")
-            if not isinstance(rows, list) or len(rows) < len(chunk.ids):
+    source = chunk.source
+    assert isinstance(source, _Rows)
+    ids = chunk.ids
+
+    def load(start: int, stop: int) -> list[Record]:
+        rows = source.rows
+        if rows is None:
+            rows = _unpack(_inflate(source.payload, budget), "chunk")
+            if type(rows) is not list or len(rows) < len(ids):
                 raise CorruptValueError("compressed chunk holds fewer rows than ids")
-        records = _records(chunk.ids, rows)
-        if previous is not None and previous.loaded:
+            source.rows = rows
+        records = _records(ids[start:stop], rows[start:stop])
+        if start:
+            # The record before ``start`` is decoded: the caller extends a prefix.
+            _check_order(_before(chunk, previous, start), records[0])
+        elif previous is not None and previous.loaded:
             _check_order(previous.records()[-1], records[0])
         return records
 
     return load
 
 
+def _before(chunk: Chunk, previous: Chunk | None, start: int) -> Record:
+    # The loader of a chunk is shared with the chunks that ``head`` cut from
+    # it; decode the one record before ``start`` again rather than track which.
+    source = chunk.source
+    assert isinstance(source, _Rows) and source.rows is not None
+    return _records(chunk.ids[start - 1 : start], source.rows[start - 1 : start])[0]
+
+
 def _records(ids: list[Any], rows: list[Any]) -> list[Record]:
     count = len(ids)
-    if not all(isinstance(row, bytes) for row in rows[:count]):
+    rows = rows[:count]
+    if not all(type(row) is bytes for row in rows):
         raise CorruptValueError("chunk rows are not byte strings")
     # One C call decodes all rows: prefix an array header to the rows' bytes.
-    decoded = _unpack(b"\xdd" + count.to_bytes(4, "big") + b"".join(rows[:count]), "chunk rows")
+    decoded = _unpack(b"\xdd" + count.to_bytes(4, "big") + b"".join(rows), "chunk rows")
     records = []
-    last: Record | None = None
     encoded = Record.encoded
+    last_score: Any = None
+    last_id: Any = None
     for item_id, row in zip(ids, decoded, strict=True):
-        record = _record_v3(item_id, row, encoded)
-        if last is not None:
-            _check_order(last, record)
-        records.append(record)
-        last = record
+        # One loop with the checks inline: this is the per-record cost of a read.
+        if type(row) is not list or not 3 <= len(row) <= 4:
+            raise CorruptValueError(f"malformed row {row!r:.80}")
+        score, flag, arrived = row[0], row[1], row[2]
+        kind = type(score)
+        if not (
+            (kind is int and INT64_RANGE[0] <= score <= INT64_RANGE[1])
+            or (kind is float and math.isfinite(score))
+        ):
+            raise CorruptValueError(f"malformed record score {score!r:.80}")
+        if type(arrived) is not int or not 0 <= arrived <= INT64_RANGE[1]:
+            raise CorruptValueError(f"malformed record arrival {arrived!r:.80}")
+        if len(row) == 3:
+            if type(flag) is not int or flag not in (0, 1):
+                raise CorruptValueError(f"malformed record flag in {row!r:.80}")
+            data = NIL
+        else:
+            data = row[3]
+            if type(flag) is not int or flag != 0 or type(data) is not bytes or data == NIL:
+                raise CorruptValueError(f"malformed record in {row!r:.80}")
+        if last_score is not None and not (
+            last_score > score
+            or (last_score == score and _id_key(last_id) > _id_key(item_id))
+        ):
+            raise CorruptValueError(f"timak value records are out of order at {item_id!r:.40}")
+        last_score, last_id = score, item_id
+        records.append(encoded(item_id, score, flag == 1, data, arrived))
     return records
-
-
-def _record_v3(item_id: Any, row: Any, encoded: Any) -> Record:
-    if type(row) is not list or not 3 <= len(row) <= 4:
-        raise CorruptValueError(f"malformed row {row!r:.80}")
-    score, flag, arrived = row[0], row[1], row[2]
-    _check_score(score)
-    if type(arrived) is not int or not 0 <= arrived <= INT64_RANGE[1]:
-        raise CorruptValueError(f"malformed record arrival {arrived!r:.80}")
-    if type(flag) is not int or flag not in (0, 1) or (flag == 1 and len(row) == 4):
-        raise CorruptValueError(f"malformed record flag in {row!r:.80}")
-    if len(row) == 3:
-        record: Record = encoded(item_id, score, flag == 1, NIL, arrived)
-        return record
-    data = row[3]
-    if type(data) is not bytes or data == NIL:
-        raise CorruptValueError(f"malformed record data {data!r:.80}")
-    record = encoded(item_id, score, False, data, arrived)
-    return record
 
 
 def _check_order(newer: Record, older: Record) -> None:
@@ -332,17 +348,6 @@ def _check_order(newer: Record, older: Record) -> None:
 
 def _id_key(item_id: Any) -> tuple[int, Any]:
     return (1 if isinstance(item_id, str) else 0, item_id)
-
-
-def _check_score(score: Any) -> None:
-    if type(score) is int:
-        if not INT64_RANGE[0] <= score <= INT64_RANGE[1]:
-            raise CorruptValueError(f"record score {score} out of range")
-    elif type(score) is float:
-        if not math.isfinite(score):
-            raise CorruptValueError(f"non-finite record score {score!r}")
-    else:
-        raise CorruptValueError(f"malformed record score {score!r:.80}")
 
 
 # -- formats 1 and 2 ------------------------------------------------------------

@@ -440,7 +440,7 @@ class Timeline(UsesBackend):
         records: Iterable[Record]
         if self.order == "desc":
             # Newest first is the stored order: decode only as far as the page.
-            records = value.iter_newest()
+            records = value.iter_newest(None if after is not None or raw else limit + 1)
             if after is not None:
                 records = itertools.dropwhile(lambda r: order_key(r) >= after, records)
         else:
@@ -601,8 +601,9 @@ class Timeline(UsesBackend):
                     CorruptValueError(f"key {key!r}, sibling {i}: {exc}", key=key)
                 )
         self.stats.add(reads=1)
-        capacity = self.max_items or DEFAULT_CAPACITY
-        fixed = any(v.capacity is not None for v in values)
+        stated = [v.capacity for v in values if v.capacity is not None]
+        capacity = min(stated) if stated else self.max_items or DEFAULT_CAPACITY
+        fixed = bool(stated)
         if not fixed and any(v.legacy for v in values):
             # Written by an older timak, which stored no capacity: keep all
             # it holds, and at least the configured capacity.

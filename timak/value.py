@@ -14,9 +14,9 @@ many records the timeline keeps. Concurrent writers produce several values
    (``1``, ``True`` and ``1.0``; ``0.0`` and ``-0.0``), and a clock decides
    only between records that are otherwise identical (a retried write),
    where it picks the later arrival;
-2. the capacity of the join is the smallest capacity any value states (a
-   value that states none, such as a blind write's single record, counts as
-   unbounded; when no value states one, the caller's ``capacity`` is used);
+2. the capacity of the join is the smallest of the capacities the values
+   state and the ``capacity`` the caller joins in (a value that states
+   none, such as a blind write's single record, counts as unbounded);
 3. keep the ``capacity`` records that are largest by ``(score, id)``.
    Tombstones count toward capacity.
 
@@ -246,11 +246,12 @@ def order_key(record: Record) -> tuple[Score, int, ItemId]:
 class Chunk:
     """A run of a value's records, newest first, that may not be decoded yet.
 
-    ``ids`` are the records' ids, known without decoding; ``records()``
-    decodes them (through ``load``, which may return more records than
-    ``ids``: a trimmed chunk keeps its undecoded tail, which is ignored).
-    ``source`` is the encoder's handle on the chunk's bytes, so a chunk that
-    a merge did not change is written back as it was read.
+    ``ids`` are the records' ids, known without decoding. Records are decoded
+    on first use, only as far as they are asked for, by ``load(start, stop)``
+    (the records at those positions). ``source`` is the encoder's handle on
+    the chunk's bytes, so a chunk that a merge did not change is written back
+    as it was read; a chunk cut by ``head`` keeps its bytes, and the encoder
+    keeps the tail past ``ids`` as ignored rows.
     """
 
     __slots__ = ("_load", "_records", "ids", "source")
@@ -259,34 +260,38 @@ class Chunk:
         self,
         ids: list[ItemId],
         records: list[Record] | None = None,
-        load: Callable[[], list[Record]] | None = None,
+        load: Callable[[int, int], list[Record]] | None = None,
         source: object = None,
     ) -> None:
         self.ids = ids
-        self._records = records
+        self._records: list[Record] = [] if records is None else records
         self._load = load
         self.source = source
 
     @property
     def loaded(self) -> bool:
-        """Whether the records are decoded already."""
-        return self._records is not None
+        """Whether every record is decoded already."""
+        return len(self._records) == len(self.ids)
 
     def records(self) -> list[Record]:
         """The chunk's records, newest first (decoded on first use)."""
-        records = self._records
-        if records is None:
-            assert self._load is not None
-            records = self._load()
-            if len(records) != len(self.ids):
-                records = records[: len(self.ids)]
-            self._records = records
-        return records
+        if len(self._records) < len(self.ids):
+            self._decode(len(self.ids))
+        return self._records
+
+    def prefix(self, count: int) -> list[Record]:
+        """At least the newest ``count`` records (all of them if fewer)."""
+        if len(self._records) < count and len(self._records) < len(self.ids):
+            self._decode(min(count, len(self.ids)))
+        return self._records
+
+    def _decode(self, stop: int) -> None:
+        assert self._load is not None
+        self._records = self._records + self._load(len(self._records), stop)
 
     def head(self, count: int) -> Chunk:
         """The newest ``count`` records of this chunk."""
-        records = None if self._records is None else self._records[:count]
-        return Chunk(self.ids[:count], records, self._load, self.source)
+        return Chunk(self.ids[:count], self._records[:count], self._load, self.source)
 
 
 class TimelineValue(Mapping[ItemId, Record]):
@@ -383,11 +388,20 @@ class TimelineValue(Mapping[ItemId, Record]):
     def __repr__(self) -> str:
         return f"TimelineValue({self.newest_first()!r}, capacity={self.capacity!r})"
 
-    def iter_newest(self) -> Iterator[Record]:
+    def iter_newest(self, hint: int | None = None) -> Iterator[Record]:
         """Every record, tombstones included, newest first, decoding chunks
-        only as the iteration reaches them."""
+        only as the iteration reaches them; ``hint``: how many records the
+        caller expects to take (it may take more), so that only those are
+        decoded first."""
         for chunk in self._chunks:
-            yield from chunk.records()
+            if hint is not None and 0 < hint < len(chunk.ids):
+                first = chunk.prefix(hint)
+                yield from first[:hint]
+                yield from chunk.records()[hint:]
+            else:
+                yield from chunk.records()
+            if hint is not None:
+                hint -= len(chunk.ids)
 
     def newest_first(self) -> list[Record]:
         """Every record, tombstones included, largest ``order_key`` first."""
@@ -399,7 +413,7 @@ class TimelineValue(Mapping[ItemId, Record]):
 
     def newest(self) -> Record | None:
         """The record with the largest ``order_key``, or ``None`` if empty."""
-        return self._chunks[0].records()[0] if self._chunks else None
+        return self._chunks[0].prefix(1)[0] if self._chunks else None
 
     def trimmed(self, capacity: int) -> TimelineValue:
         """This value stating ``capacity``, without records beyond it."""
@@ -426,16 +440,16 @@ def merge(
 ) -> TimelineValue:
     """Join ``values`` (and ``extra`` records) into one value.
 
-    The join states the smallest capacity that any of ``values`` states, or
-    ``capacity`` when none states one. See the module docstring for the rules
-    and why they form a lattice.
+    The join states the smallest of ``capacity`` and the capacities that
+    ``values`` state: to keep a stored capacity, pass it (``timak.timelines``
+    passes the smallest one the siblings state). See the module docstring
+    for the rules and why they form a lattice.
     """
     if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
         raise ValueError("capacity must be at least 1")
     vals = [v if isinstance(v, TimelineValue) else TimelineValue(v) for v in values]
     records = list(extra)
-    stated = [v.capacity for v in vals if v.capacity is not None]
-    cap = min(stated) if stated else capacity
+    cap = min([capacity, *(v.capacity for v in vals if v.capacity is not None)])
     fast = _merge_onto_largest(vals, records, cap)
     if fast is not None:
         return fast
@@ -468,6 +482,8 @@ def _merge_onto_largest(
     if len(base) <= _SMALL:
         return None
     others = [v for v in vals if v is not base]
+    if not others and not extra:
+        return base.trimmed(cap)
     if sum(map(len, others)) + len(extra) > _SMALL:
         return None
     winners: dict[ItemId, Record] = {}
