@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import zlib
 
 import msgpack
@@ -95,11 +96,13 @@ def test_blind_single_records_state_no_capacity() -> None:
 def test_data_stays_encoded_until_read() -> None:
     value = merge([], 100, extra=[Record(i, i, False, {"n": i}) for i in range(100)])
     decoded = decode(encode(value), lazy=True)
-    # Only the first chunk is decoded by looking at the newest record, and
-    # no record's data until it is asked for.
+    # Looking at the newest record decodes that one record, and not its data
+    # until it is asked for.
     newest = decoded.newest()
     assert newest is not None and newest._data is _UNSET
-    assert [c.loaded for c in decoded.chunks] == [True] + [False] * (len(decoded.chunks) - 1)
+    assert [len(c._records) for c in decoded.chunks] == [1] + [0] * (len(decoded.chunks) - 1)
+    assert [r.id for r in itertools.islice(decoded.iter_newest(hint=3), 3)] == [99, 98, 97]
+    assert [len(c._records) for c in decoded.chunks] == [3] + [0] * (len(decoded.chunks) - 1)
     assert newest.data == {"n": 99} and newest.encoded_data == msgpack.packb({"n": 99})
 
 
