@@ -310,3 +310,33 @@ def test_merging_encoded_values_equals_the_oracle(
     assert dict(merged) == oracle(history, k) and merged.capacity == k
     again = decode(encode(merged, hot_rows=hot_rows, chunk_rows=chunk_rows))
     assert again == merged and again.newest_first() == merged.newest_first()
+
+
+@settings(max_examples=300, deadline=None)
+@given(big_and_small(), st.sampled_from([(96, 48), (4, 3), (10, 2)]), st.data())
+def test_siblings_written_from_one_value_merge_to_the_oracle(
+    case: tuple[list[Record], list[list[Record]], int], layout: tuple[int, int],
+    draw: st.DataObject,
+) -> None:
+    """Concurrent writers that each read one value and wrote it back with
+    their own records leave siblings that share chunks: merging them (which
+    keeps the shared chunks undecoded) gives the oracle's answer."""
+    from timak.encoding import decode, encode
+
+    base, small, k = case
+    hot_rows, chunk_rows = layout
+    stored = encode(merge([], k, extra=base), compress_at=0, hot_rows=hot_rows,
+                    chunk_rows=chunk_rows)
+    siblings = []
+    for writes in small:
+        grown = merge([decode(stored, lazy=True)], k, extra=writes)
+        siblings.append(encode(grown, compress_at=0, hot_rows=hot_rows, chunk_rows=chunk_rows))
+    if draw.draw(st.booleans()):
+        siblings.append(stored)
+    if not siblings:
+        return
+    merged = merge([decode(s, lazy=True) for s in siblings], k)
+    assert dict(merged) == oracle(base + [r for s in small for r in s], k)
+    assert merged.capacity == k
+    again = decode(encode(merged, hot_rows=hot_rows, chunk_rows=chunk_rows))
+    assert again == merged and again.newest_first() == merged.newest_first()

@@ -79,15 +79,39 @@ MAX_CAPACITY = 2**31
 
 
 class _Rows:
-    """Encoder's handle on a chunk read from bytes: its codec and payload
-    (the list of row bytes, or the zlib bytes), and the rows once inflated."""
+    """How to decode a chunk read from bytes: its codec and payload (the list
+    of row bytes, or the zlib bytes), and its rows once inflated."""
 
-    __slots__ = ("codec", "payload", "rows")
+    __slots__ = ("budget", "codec", "ids", "payload", "previous", "rows")
 
-    def __init__(self, codec: int, payload: Any) -> None:
+    def __init__(
+        self, ids: list[Any], codec: int, payload: Any, previous: Chunk | None, budget: list[int]
+    ) -> None:
+        self.ids = ids
         self.codec = codec
         self.payload = payload
         self.rows: list[Any] | None = payload if codec == 0 else None
+        self.previous = previous
+        self.budget = budget
+
+    def load(self, start: int, stop: int) -> list[Record]:
+        """Decode the records at positions ``start:stop``."""
+        rows = self.rows
+        if rows is None:
+            rows = _unpack(_inflate(self.payload, self.budget), "chunk")
+            if type(rows) is not list or len(rows) < len(self.ids):
+                raise CorruptValueError("compressed chunk holds fewer rows than ids")
+            self.rows = rows
+        records = _records(self.ids[start:stop], rows[start:stop])
+        if start:
+            # The caller extends a decoded prefix: check the seam. (Chunks cut
+            # by ``head`` share this loader, so decode that record again
+            # rather than track whose prefix it was.)
+            _check_order(_records(self.ids[start - 1 : start], rows[start - 1 : start])[0],
+                         records[0])
+        elif self.previous is not None and self.previous.loaded:
+            _check_order(self.previous.records()[-1], records[0])
+        return records
 
 
 def encode(
@@ -106,15 +130,14 @@ def encode(
     ids: list[Any] = []
     rows: list[bytes] = []
     for chunk in value.chunks:
-        source = chunk.source
-        if isinstance(source, _Rows) and source.codec == 1:
+        if chunk.blob is not None:
             _flush(out, ids, rows, compress_at, hot_rows, chunk_rows)
             ids, rows = [], []
-            out.append([chunk.ids, 1, source.payload])
+            out.append([chunk.ids, 1, chunk.blob])
             continue
         ids.extend(chunk.ids)
-        if isinstance(source, _Rows):
-            rows.extend(source.payload[: len(chunk.ids)])
+        if chunk.rows is not None:
+            rows.extend(chunk.rows)
         else:
             rows.extend(map(_row, chunk.records()))
     _flush(out, ids, rows, compress_at, hot_rows, chunk_rows)
@@ -235,9 +258,11 @@ def _decode_v3(body: bytes) -> TimelineValue:
         elif codec != 1 or type(payload) is not bytes:
             raise CorruptValueError(f"chunk codec {codec!r:.20} is unknown or has no bytes")
         all_ids += ids
-        chunk = Chunk(ids, None, None, _Rows(codec, payload))
-        chunk._load = _loader(chunk, chunks[-1] if chunks else None, budget)
-        chunks.append(chunk)
+        rows = _Rows(ids, codec, payload, chunks[-1] if chunks else None, budget)
+        if codec == 0:
+            chunks.append(Chunk(ids, None, rows.load, rows=payload))
+        else:
+            chunks.append(Chunk(ids, None, rows.load, blob=payload))
     if all_ids:
         _check_ids(all_ids)
     if capacity is not None and len(all_ids) > capacity:
@@ -254,8 +279,10 @@ def _check_ids(ids: list[Any]) -> None:
     if not kinds <= {int, str}:
         raise CorruptValueError(f"timak value has ids of type {sorted(k.__name__ for k in kinds)}")
     if int in kinds:
+        # msgpack decodes no int below int64's minimum; above its maximum,
+        # uint64 can.
         ints = ids if len(kinds) == 1 else [i for i in ids if type(i) is int]
-        if min(ints) < INT64_RANGE[0] or max(ints) > INT64_RANGE[1]:
+        if max(ints) > INT64_RANGE[1]:
             raise CorruptValueError("timak value has an id out of range")
     if str in kinds:
         strs = ids if len(kinds) == 1 else [i for i in ids if type(i) is str]
@@ -264,37 +291,6 @@ def _check_ids(ids: list[Any]) -> None:
             raise CorruptValueError("timak value has an empty or overlong id")
     if len(set(ids)) != len(ids):
         raise CorruptValueError("timak value holds an id twice")
-
-
-def _loader(chunk: Chunk, previous: Chunk | None, budget: list[int]) -> Any:
-    source = chunk.source
-    assert isinstance(source, _Rows)
-    ids = chunk.ids
-
-    def load(start: int, stop: int) -> list[Record]:
-        rows = source.rows
-        if rows is None:
-            rows = _unpack(_inflate(source.payload, budget), "chunk")
-            if type(rows) is not list or len(rows) < len(ids):
-                raise CorruptValueError("compressed chunk holds fewer rows than ids")
-            source.rows = rows
-        records = _records(ids[start:stop], rows[start:stop])
-        if start:
-            # The record before ``start`` is decoded: the caller extends a prefix.
-            _check_order(_before(chunk, previous, start), records[0])
-        elif previous is not None and previous.loaded:
-            _check_order(previous.records()[-1], records[0])
-        return records
-
-    return load
-
-
-def _before(chunk: Chunk, previous: Chunk | None, start: int) -> Record:
-    # The loader of a chunk is shared with the chunks that ``head`` cut from
-    # it; decode the one record before ``start`` again rather than track which.
-    source = chunk.source
-    assert isinstance(source, _Rows) and source.rows is not None
-    return _records(chunk.ids[start - 1 : start], source.rows[start - 1 : start])[0]
 
 
 def _records(ids: list[Any], rows: list[Any]) -> list[Record]:

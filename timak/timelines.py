@@ -78,6 +78,11 @@ FOLD_AT = 16
 # Per-process memory of blind writes per key, for stores that cannot report
 # a sibling count. Bounded so a fan-out to millions of keys stays small.
 _BLIND_COUNTS_MAX = 65536
+# Decoded small siblings kept by their bytes. Fan-out writes the same bytes
+# to every key, so the siblings a fold meets are mostly the same few dozen
+# values: decoding each once per process halved the cost of a fold.
+_SMALL_CACHE_BYTES = 2048
+_SMALL_CACHE_MAX = 512
 
 
 def now_us() -> int:
@@ -250,6 +255,7 @@ class Timeline(UsesBackend):
         self.stats = TimelineStats()
         self._blind_counts: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._blind_lock = threading.Lock()
+        self._small: dict[bytes, TimelineValue] = {}
 
     # -- the timak 0.1 API ------------------------------------------------
 
@@ -324,6 +330,7 @@ class Timeline(UsesBackend):
         """
         record = self._record(id, score, None if deleted else obj_data, deleted=deleted)
         value = self._sized(record, None)
+        self._remember(value, TimelineValue({record.id: record}))
         # Check every key before the first write: bad input writes nothing.
         # The common case (a short ASCII str) is checked inline: a call per
         # key was the largest cost of fan-out on the memory store.
@@ -575,10 +582,12 @@ class Timeline(UsesBackend):
         single = encoding.encode(TimelineValue({record.id: record}))
         limit = self.item_limit(capacity)
         if len(single) > limit and not record.deleted:
+            slots = (capacity or self.max_items or DEFAULT_CAPACITY) + encoding.CHUNK_ROWS
             raise ValueTooLargeError(
-                f"item {record.id!r:.80} encodes to {len(single)} bytes; the limit is {limit} "
-                f"(max_item_bytes={self.max_item_bytes}, and max_value_bytes="
-                f"{self.max_value_bytes} shared by capacity+{encoding.CHUNK_ROWS} slots)"
+                f"item {record.id!r:.80} encodes to {len(single)} bytes, over {limit}: "
+                f"max_item_bytes is {self.max_item_bytes}, and max_value_bytes is "
+                f"{self.max_value_bytes} shared by {slots} slots (capacity + "
+                f"{encoding.CHUNK_ROWS}), so that a full timeline always fits"
             )
         return single
 
@@ -595,7 +604,7 @@ class Timeline(UsesBackend):
         corrupt: list[CorruptValueError] = []
         for i, sibling in enumerate(fetched.siblings):
             try:
-                values.append(encoding.decode(sibling, lazy=True))
+                values.append(self._decode(sibling))
             except CorruptValueError as exc:
                 corrupt.append(
                     CorruptValueError(f"key {key!r}, sibling {i}: {exc}", key=key)
@@ -616,6 +625,22 @@ class Timeline(UsesBackend):
             error.partial = merged
             raise error
         return _Read(merged, fetched, corrupt, fixed)
+
+    def _decode(self, sibling: bytes) -> TimelineValue:
+        if len(sibling) > _SMALL_CACHE_BYTES:
+            return encoding.decode(sibling, lazy=True)
+        value = self._small.get(sibling)
+        if value is None:
+            value = encoding.decode(sibling, lazy=True)
+            self._remember(sibling, value)
+        return value
+
+    def _remember(self, data: bytes, value: TimelineValue) -> None:
+        if len(data) <= _SMALL_CACHE_BYTES:
+            with self._blind_lock:
+                if len(self._small) >= _SMALL_CACHE_MAX:
+                    del self._small[next(iter(self._small))]
+                self._small[data] = value
 
     def _repair(self, key: str, merged: TimelineValue, fetched: Fetched) -> None:
         data = encoding.encode(merged)

@@ -248,25 +248,29 @@ class Chunk:
 
     ``ids`` are the records' ids, known without decoding. Records are decoded
     on first use, only as far as they are asked for, by ``load(start, stop)``
-    (the records at those positions). ``source`` is the encoder's handle on
-    the chunk's bytes, so a chunk that a merge did not change is written back
-    as it was read; a chunk cut by ``head`` keeps its bytes, and the encoder
-    keeps the tail past ``ids`` as ignored rows.
+    (the records at those positions). A chunk read from bytes also keeps
+    them for the encoder, so a chunk that a merge did not change is written
+    back as it was read: ``rows``, each record's own encoding (a plain
+    chunk), or ``blob``, the compressed bytes of a run of rows that may go
+    on past ``ids`` (a trimmed tail that is ignored).
     """
 
-    __slots__ = ("_load", "_records", "ids", "source")
+    __slots__ = ("_load", "_records", "blob", "ids", "rows")
 
     def __init__(
         self,
         ids: list[ItemId],
         records: list[Record] | None = None,
         load: Callable[[int, int], list[Record]] | None = None,
-        source: object = None,
+        *,
+        rows: list[bytes] | None = None,
+        blob: bytes | None = None,
     ) -> None:
         self.ids = ids
         self._records: list[Record] = [] if records is None else records
         self._load = load
-        self.source = source
+        self.rows = rows
+        self.blob = blob
 
     @property
     def loaded(self) -> bool:
@@ -291,7 +295,16 @@ class Chunk:
 
     def head(self, count: int) -> Chunk:
         """The newest ``count`` records of this chunk."""
-        return Chunk(self.ids[:count], self._records[:count], self._load, self.source)
+        rows = None if self.rows is None else self.rows[:count]
+        return Chunk(self.ids[:count], self._records[:count], self._load, rows=rows,
+                     blob=self.blob)
+
+    def tail(self, start: int) -> Chunk:
+        """The records of a plain chunk from position ``start`` on."""
+        assert self.rows is not None and self._load is not None
+        load = self._load
+        return Chunk(self.ids[start:], self._records[start:],
+                     lambda a, b: load(a + start, b + start), rows=self.rows[start:])
 
 
 class TimelineValue(Mapping[ItemId, Record]):
@@ -303,7 +316,7 @@ class TimelineValue(Mapping[ItemId, Record]):
     a format that had no capacity.
     """
 
-    __slots__ = ("_chunks", "_dict", "_where", "capacity", "legacy")
+    __slots__ = ("_chunks", "_dict", "_len", "_where", "capacity", "legacy")
 
     def __init__(
         self, records: Mapping[ItemId, Record] | None = None, *, capacity: int | None = None
@@ -316,6 +329,7 @@ class TimelineValue(Mapping[ItemId, Record]):
         if capacity is not None and len(ordered) > capacity:
             raise ValueError(f"{len(ordered)} records exceed capacity {capacity}")
         self._chunks = [Chunk([r.id for r in ordered], ordered)] if ordered else []
+        self._len = len(ordered)
         self._dict: dict[ItemId, Record] | None = None
         self._where: dict[ItemId, tuple[int, int]] | None = None
         self.capacity = capacity
@@ -328,6 +342,7 @@ class TimelineValue(Mapping[ItemId, Record]):
         """A value made of ``chunks`` (newest first, ids unique across them)."""
         value = cls.__new__(cls)
         value._chunks = [c for c in chunks if c.ids]
+        value._len = sum(len(c.ids) for c in value._chunks)
         value._dict = None
         value._where = None
         value.capacity = capacity
@@ -370,7 +385,7 @@ class TimelineValue(Mapping[ItemId, Record]):
         return itertools.chain.from_iterable(c.ids for c in self._chunks)
 
     def __len__(self) -> int:
-        return sum(len(c.ids) for c in self._chunks)
+        return self._len
 
     def _as_dict(self) -> dict[ItemId, Record]:
         if self._dict is None:
@@ -474,39 +489,91 @@ def _absorb(winners: dict[ItemId, Record], records: Iterable[Record]) -> None:
 def _merge_onto_largest(
     vals: list[TimelineValue], extra: list[Record], cap: int
 ) -> TimelineValue | None:
-    """The join when the largest value only gains records newer than all of
-    its own (or none): its chunks are kept as they are. ``None`` otherwise."""
-    if not vals:
+    """The join when the large values share a tail of records (the same
+    stored bytes: siblings that concurrent writes made from one value) and
+    everything else only adds records newer than that tail: the tail is kept
+    as it is, and only the rest is decoded and merged. ``None`` otherwise."""
+    bigs: list[TimelineValue] = []
+    small: list[TimelineValue] = []
+    for value in vals:
+        if any(value is seen for seen in bigs):
+            continue
+        (bigs if len(value) > _SMALL else small).append(value)
+    if not bigs:
         return None
-    base = max(vals, key=len)
-    if len(base) <= _SMALL:
-        return None
-    others = [v for v in vals if v is not base]
-    if not others and not extra:
-        return base.trimmed(cap)
-    if sum(map(len, others)) + len(extra) > _SMALL:
+    if len(bigs) == 1 and not small and not extra:
+        return bigs[0].trimmed(cap)
+    heads, tail = _shared_tail(bigs)
+    if sum(map(len, small)) + len(extra) + len(heads) > 16 * _SMALL:
         return None
     winners: dict[ItemId, Record] = {}
-    for value in others:
+    _absorb(winners, heads)
+    for value in small:
         _absorb(winners, value.iter_newest())
     _absorb(winners, extra)
-    where = base._index()
-    fresh = []
-    for record in winners.values():
-        if record.id not in where:
-            fresh.append(record)
-            continue
-        held = base[record.id]
-        if held is not record and record.beats(held):
-            return None  # it replaces a record inside the base: the general path
-    if not fresh:
-        return base.trimmed(cap)
-    fresh.sort(key=order_key, reverse=True)
-    top = base.newest()
-    if top is not None and order_key(fresh[-1]) <= order_key(top):
+    # Which ids the tail holds too: one pass in C over its ids, no index.
+    in_tail = winners.keys() & set(itertools.chain.from_iterable(c.ids for c in tail))
+    if in_tail:
+        held = {r.id: r for c in tail for r in c.records() if r.id in in_tail}
+        for item_id in in_tail:
+            record = winners.pop(item_id)
+            if held[item_id] is not record and record.beats(held[item_id]):
+                return None  # it replaces a record inside the tail: the general path
+    fresh = sorted(winners.values(), key=order_key, reverse=True)
+    if fresh and tail and order_key(fresh[-1]) <= order_key(tail[0].prefix(1)[0]):
         return None
-    chunks = [Chunk([r.id for r in fresh], fresh), *base.chunks]
+    chunks = [Chunk([r.id for r in fresh], fresh), *tail] if fresh else tail
     return TimelineValue.from_chunks(_head(chunks, cap), cap)
+
+
+def _shared_tail(bigs: list[TimelineValue]) -> tuple[list[Record], list[Chunk]]:
+    """The chunks that end every value in ``bigs`` alike (compressed chunks
+    with the same bytes, then a common run of rows), and the records before."""
+    runs = [v.chunks for v in bigs]
+    if len(runs) == 1:
+        return [], list(runs[0])
+    shortest = min(map(len, runs))
+    shared = 0
+    while shared < shortest:
+        ends = [run[len(run) - 1 - shared] for run in runs]
+        if ends[0].blob is None or not all(
+            c.blob == ends[0].blob and len(c.ids) == len(ends[0].ids) for c in ends[1:]
+        ):
+            break
+        shared += 1
+    tail = list(runs[0][len(runs[0]) - shared :])
+    common = 0
+    if shared < shortest:
+        ends = [run[len(run) - 1 - shared] for run in runs]
+        common = _common_rows(ends)
+        if common:
+            tail.insert(0, ends[0].tail(len(ends[0].ids) - common))
+    heads: list[Record] = []
+    for run in runs:
+        stop = len(run) - shared
+        for n, chunk in enumerate(run[:stop]):
+            if n == stop - 1 and common:
+                keep = len(chunk.ids) - common
+                heads += chunk.prefix(keep)[:keep]
+            else:
+                heads += chunk.records()
+    return heads, tail
+
+
+def _common_rows(chunks: list[Chunk]) -> int:
+    """How many rows the plain ``chunks`` end alike with (ids and bytes)."""
+    if any(c.rows is None for c in chunks):
+        return 0
+    low, high = 0, min(len(c.ids) for c in chunks)
+    first = chunks[0]
+    while low < high:  # the longest common suffix, by bisection on its length
+        mid = (low + high + 1) // 2
+        ids, rows = first.ids[-mid:], first.rows[-mid:]  # type: ignore[index]
+        if all(c.ids[-mid:] == ids and c.rows[-mid:] == rows for c in chunks[1:]):  # type: ignore[index]
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 # -- validation -------------------------------------------------------------
