@@ -70,7 +70,7 @@ CHUNK_ROWS = 48
 #: A chunk is compressed when its rows take at least this many bytes and
 #: compression saves space.
 COMPRESS_AT = 512
-_LEVEL = 6
+_LEVEL = 1
 #: Everything compressed in one value may expand to at most this many bytes
 #: (zip-bomb guard).
 MAX_DECODED_BYTES = 64 * 1024 * 1024
