@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from timak._records import _UNSET
 from timak.encoding import CHUNK_ROWS, COMPRESS_AT, HOT_ROWS, MAGIC, decode, encode
 from timak.errors import CorruptValueError, InvalidDataError
-from timak.value import _UNSET, Record, TimelineValue, merge
+from timak.value import Record, TimelineValue, merge
 
 json_like = st.recursive(
     st.none()
