@@ -359,7 +359,7 @@ class Feed(UsesBackend, KeyFeed):
         values = []
         for i, sibling in enumerate(fetched.siblings):
             try:
-                values.append(encoding.decode(sibling))
+                values.append(encoding.decode(sibling, lazy=True))
             except CorruptValueError as exc:
                 raise CorruptValueError(
                     f"feed bucket {self.bucket!r}, key {feed_key!r}, sibling {i}: {exc}",
