@@ -119,22 +119,6 @@ def test_tombstones_hold_slots_so_nothing_trimmed_comes_back(
     assert dict(merge([stale, fresh], k)) == oracle(history, k)
 
 
-def test_readme_rules_table() -> None:
-    a5, a7 = Record("a", 5), Record("a", 7)
-    del5, del7 = Record("a", 5, True), Record("a", 7, True)
-    assert merge([], 9, extra=[a5, a7])["a"] == a7
-    assert merge([], 9, extra=[a5, del5])["a"] == del5
-    assert merge([], 9, extra=[del5, a5])["a"] == del5
-    assert merge([], 9, extra=[a7, del5])["a"] == a7
-    assert merge([], 9, extra=[del7, a5])["a"] == del7
-    trimmed = merge([], 2, extra=[Record("a", 1), Record("b", 2), Record("c", 3)])
-    assert sorted(trimmed) == ["b", "c"]
-    held = merge([], 2, extra=[Record("a", 1), Record("b", 2), Record("b", 2, True)])
-    assert [r.id for r in held.visible()] == ["a"]
-    stale = merge([], 2, extra=[Record("c", 0)])
-    assert "c" not in merge([held, stale], 2)
-
-
 def test_equal_scores_of_different_types_still_decide_deterministically() -> None:
     one, one_float = Record("a", 1), Record("a", 1.0)
     assert merge([], 3, extra=[one, one_float]) == merge([], 3, extra=[one_float, one])

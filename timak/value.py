@@ -20,24 +20,24 @@ many records the timeline keeps. Concurrent writers produce several values
 3. keep the ``capacity`` records that are largest by ``(score, id)``.
    Tombstones count toward capacity.
 
-=========================================  ====================================
-writes (any order, any replica)            merged state
-=========================================  ====================================
-add(a, 5)                                  a visible at 5
-add(a, 5), add(a, 7)                       a visible at 7
-add(a, 5), delete(a, 5)                    a deleted (delete wins the tie)
-add(a, 7), delete(a, 5)                    a visible at 7 (later add wins)
-delete(a, 7), add(a, 5)                    a deleted (the add is older)
-add(a, 5, data=1), add(a, 5, data=True)    a with data ``True``: its encoding
-                                           (0xc3) sorts above ``1`` (0x01)
-capacity 2: add(a,1), add(b,2), add(c,3)   b, c; a fell off the end
-capacity 2: add(a,1), add(b,2), del(b,2)   only a visible; b's tombstone
-                                           holds a slot, so a stale sibling
-                                           holding c(0) cannot come back
-capacity 5000 value, capacity-less blind   capacity 5000: a blind write never
-record                                     shrinks a timeline
-capacity 3 value, capacity 5 value         capacity 3 (the smaller)
-=========================================  ====================================
+================================================  ====================================
+writes (any order, any replica)                   merged state
+================================================  ====================================
+add(a, 5)                                         a visible at 5
+add(a, 5), add(a, 7)                              a visible at 7
+add(a, 5), delete(a, 5)                           a deleted (delete wins the tie)
+add(a, 7), delete(a, 5)                           a visible at 7 (later add wins)
+delete(a, 7), add(a, 5)                           a deleted (the add is older)
+capacity 2: add(a,1), add(b,2), add(c,3)          b, c; a fell off the end
+capacity 2: add(a,1), add(b,2), del(b,2)          only a visible; b's tombstone
+                                                  holds a slot, so a stale sibling
+                                                  holding c(0) cannot come back
+add(a, 5, data=1), add(a, 5, data=True)           a with data ``True``: its encoding
+                                                  (0xc3) sorts above ``1`` (0x01)
+capacity 5000 value, capacity-less blind record   capacity 5000: a blind write never
+                                                  shrinks a timeline
+capacity 3 value, capacity 5 value                capacity 3 (the smaller)
+================================================  ====================================
 
 Step 1 is a per-id maximum; step 2 is a minimum, so a value's capacity only
 ever shrinks along a chain of merges; step 3 never drops a record that a
