@@ -5,7 +5,7 @@ It is shaped like Riak's object API. A key holds zero or more *siblings*
 them plus an opaque *context*; ``store`` either adds a sibling (no context: a
 *blind write*) or replaces exactly the siblings a fetch saw (with its context).
 
-The guarantees every backend gives, checked by ``tests/conformance.py``:
+The guarantees every backend gives, checked by ``timak.testing.BackendConformance``:
 
 =====================================  =========================================
 call                                   effect
