@@ -15,12 +15,15 @@ persistence off (``--save '' --appendonly no``, in a temporary directory), in
 its own session so a Ctrl-C in the terminal reaches only the benchmark, and
 stops it on the way out however the block ends (``SHUTDOWN NOSAVE``, then
 terminate, then kill). ``PeerUnavailable`` says why there is no peer.
+``$TIMAK_BENCH_REDIS_SERVER`` names the redis-server binary to use instead
+of the one on ``PATH`` (or Debian's ``/usr/bin/redis-server``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -107,7 +110,8 @@ def running_redis(executable: str | None = None) -> Iterator[RedisPeer]:
         import redis
     except ImportError:
         raise PeerUnavailable("redis-py is not installed (pip install redis)") from None
-    binary = executable or shutil.which("redis-server") or "/usr/bin/redis-server"
+    binary = (executable or os.environ.get("TIMAK_BENCH_REDIS_SERVER")
+              or shutil.which("redis-server") or "/usr/bin/redis-server")
     if not shutil.which(binary):
         raise PeerUnavailable(f"redis-server not found (looked for {binary!r})")
     with tempfile.TemporaryDirectory(prefix="timak-bench-redis-") as workdir:
