@@ -144,6 +144,7 @@ def _bench(args: argparse.Namespace) -> int:
         finally:
             # A store that fails half-way through a long run keeps what was measured.
             if results:
+                env["load_average_end"] = list(os.getloadavg())
                 _report(results, byte_figures, env, args.json)
     missed = [(r.name, r.backend, t) for r in results for t in r.missed]
     if byte_figures is not None and not byte_figures.met:
