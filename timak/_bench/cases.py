@@ -20,8 +20,9 @@ scenario            subject (timak)                  floor                      
 ==================  ===============================  ==========================  ==================
 
 "Plain decode" is ``floors.plain_decode``. The steady state of ``fanout``:
-every key starts full, and key ``i`` has first had ``i % fold_at`` blind
-writes, so each post folds about ``1 / fold_at`` of the keys, as a stream of
+every key starts full, and key ``i`` has first had ``i % cycle`` blind
+writes (``cycle``: the writes between two folds of a key, ``fold_at - 1`` or
+``fold_at``), so each post folds ``1 / cycle`` of the keys, as a stream of
 posts to followers whose timelines are at different points of their fold
 cycle does; with every key in step, one post in 16 would fold them all and
 the median would hide the folds entirely.
@@ -121,13 +122,14 @@ def _fanout(label: str, backend: Backend, sizes: Sizes) -> list[Case]:
         data.reset(backend, mine + floor_keys, [full])
         tl = _timeline(backend, sizes)
         numbers = Items(items)
-        # Stagger the fold cycle: key i gets i % fold_at blind writes first.
-        for step in range(1, tl.fold_at):
-            behind = [k for i, k in enumerate(mine) if i % tl.fold_at >= step]
+        (blind,) = data.blind_values(numbers.next(), 1, items)
+        cycle = _fold_cycle(backend, tl.fold_at, blind)
+        # Stagger the fold cycle: key i gets i % cycle blind writes first.
+        for step in range(1, cycle):
+            behind = [k for i, k in enumerate(mine) if i % cycle >= step]
             n = numbers.next()
             tl.fanout(behind, data.item_id(n), data.score(n), data.payload(n))
         data.settle(backend)
-        (blind,) = data.blind_values(numbers.next(), 1, items)
 
         def post() -> None:
             n = numbers.next()
@@ -147,6 +149,17 @@ def _fanout(label: str, backend: Backend, sizes: Sizes) -> list[Case]:
 
     return [Case("fanout", label, {"keys": count, "items": items}, "key writes", count,
                   "store_many", _targets(label, 1.5, 1.0), prepare)]
+
+
+def _fold_cycle(backend: Backend, fold_at: int, blind: bytes) -> int:
+    """Blind writes between two folds of a key: ``fold_at - 1`` where the
+    store reports sibling counts (a folded key holds 1 sibling and folds again
+    when a write makes ``fold_at``), ``fold_at`` where Timeline counts its
+    own writes instead (Cassandra)."""
+    (probe,) = data.keys("probe", 1)
+    (count,) = backend.store_many(BUCKET, [(probe, blind)])
+    data.clear(backend, [probe])
+    return fold_at if count is None else fold_at - 1
 
 
 def _add(label: str, backend: Backend, sizes: Sizes) -> list[Case]:

@@ -149,8 +149,11 @@ def reset(backend: Backend, names: Sequence[str], siblings: Sequence[bytes]) -> 
     """Make every key in ``names`` hold exactly ``siblings``."""
     for key in names:
         backend.delete(BUCKET, key)
+    # In chunks: one store_many of 2,000 x 70 KB values made a loaded
+    # Cassandra node push back (the driver's ConnectionBusy, "overloaded").
     for value in siblings:
-        backend.store_many(BUCKET, [(key, value) for key in names])
+        for part in chunks(names, 50):
+            backend.store_many(BUCKET, [(key, value) for key in part])
     settle(backend)
 
 
