@@ -13,6 +13,13 @@ format  plain decode
 ======  ================================================================
 ``1``   ``msgpack.unpackb(body)``: a msgpack array of records
 ``2``   ``msgpack.unpackb(zlib.decompress(body))``
+``3``   ``msgpack.unpackb(body)`` gives ``[capacity, chunks]``; per chunk
+        ``[ids, codec, rows]``, ``zlib.decompress`` + ``unpackb`` of
+        ``rows`` when ``codec`` is 1; then per record ``unpackb`` of its
+        row and of its data's bytes (format 3 keeps each item's data as
+        its own msgpack bytes). Every record and its data end up decoded,
+        as with formats 1 and 2: this is the whole value's decode, which is
+        what the newest-50 target is set against.
 ======  ================================================================
 
 No validation and no Python object per record beyond what msgpack builds:
@@ -41,7 +48,23 @@ def plain_decode(stored: bytes) -> Any:
         return msgpack.unpackb(stored[3:])
     if fmt == 2:
         return msgpack.unpackb(zlib.decompress(stored[3:]))
+    if fmt == 3:
+        return _format_3(stored[3:])
     raise ValueError(f"the plain-decode floor does not know value format {fmt}")
+
+
+def _format_3(body: bytes) -> list[list[Any]]:
+    unpackb = msgpack.unpackb
+    records: list[list[Any]] = []
+    for ids, codec, rows in unpackb(body)[1]:
+        if codec == 1:
+            rows = unpackb(zlib.decompress(rows))
+        for item_id, row in zip(ids, rows, strict=False):  # rows past the ids: trimmed
+            fields = unpackb(row)
+            if len(fields) == 4:
+                fields[3] = unpackb(fields[3])
+            records.append([item_id, *fields])
+    return records
 
 
 def plain_decode_all(siblings: Sequence[bytes]) -> list[Any]:
