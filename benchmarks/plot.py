@@ -8,7 +8,9 @@ The figure: one group of bars per case and backend, the median ms per call of
 timak, its floor and the Redis peer (log scale; p99 as a thin whisker), so
 the gaps the ratios quote can be seen at a glance. Needs matplotlib
 (``pip install -e .[dev]``). ``--markdown`` prints the tables in
-docs/benchmarks.md instead (no matplotlib needed): the cases, then the bytes.
+docs/benchmarks.md instead (no matplotlib needed): the cases, then the bytes;
+``--compare A.json B.json ...`` prints ``x floor / x Redis`` of every case,
+one column per run.
 """
 
 from __future__ import annotations
@@ -120,14 +122,39 @@ def bytes_table(figures: dict[str, Any] | None) -> str:
     return "\n".join(head + [f"| {a} | {b} |" for a, b in rows])
 
 
+def compare_table(documents: list[tuple[str, dict[str, Any]]]) -> str:
+    """``x floor / x Redis`` of every case in several runs, one column per run."""
+    cases: dict[tuple[str, str], dict[str, str]] = {}
+    for label, document in documents:
+        for r in document["results"]:
+            cell = f"{_ratio(r['vs_floor'])} / {_ratio(r.get('vs_peer'))}"
+            cases.setdefault((r["name"], r["backend"]), {})[label] = cell
+    labels = [label for label, _ in documents]
+    lines = [
+        "| case | backend | " + " | ".join(labels) + " |",
+        "|---|---|" + "--:|" * len(labels),
+    ]
+    for (name, backend), cells in cases.items():
+        row = " | ".join(cells.get(label, "") for label in labels)
+        lines.append(f"| {name} | {backend} | {row} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", type=Path, help="a file written by `timak bench --json`")
+    parser.add_argument("results", type=Path, nargs="+",
+                        help="a file written by `timak bench --json` (several with --compare)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="PNG to write")
     parser.add_argument("--markdown", action="store_true",
                         help="print the results as Markdown tables instead of plotting")
+    parser.add_argument("--compare", action="store_true",
+                        help="print x floor / x Redis of every case, one column per file")
     args = parser.parse_args(argv)
-    document = json.loads(args.results.read_text())
+    if args.compare:
+        print(compare_table([(path.stem.removeprefix("results-"), json.loads(path.read_text()))
+                             for path in args.results]))
+        return 0
+    document = json.loads(args.results[0].read_text())
     if args.markdown:
         print(markdown_table(document["results"]))
         table = bytes_table(document.get("bytes"))

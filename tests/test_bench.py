@@ -394,3 +394,22 @@ def test_markdown_table_has_a_row_per_result(tmp_path: Path, results: list[bench
     assert len(rows) == len(results) + 1  # the header row
     for result in results:
         assert any(row.startswith(f"| {result.name} | {result.backend} |") for row in rows)
+
+
+def test_compare_table_has_a_column_per_run(tmp_path: Path, results: list[bench.Result]) -> None:
+    files = []
+    for run in ("one", "two"):
+        path = tmp_path / f"results-{run}.json"
+        path.write_text(json.dumps(bench.results_json(results)))
+        files.append(str(path))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "plot.py"), *files, "--compare"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "| case | backend | one | two |"
+    first = results[0]
+    cell = f"{first.vs_floor:.2f}" if first.vs_floor < 10 else ""
+    row = next(line for line in lines if line.startswith(f"| {first.name} | {first.backend} |"))
+    assert row.count(" / ") == 2 and cell in row
