@@ -84,8 +84,8 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
     """The results as a Markdown table: medians, p99, floors, Redis, ratios."""
     lines = [
         "| case | backend | timak ms | p99 | floor | floor ms | p99 | x floor | cpu x floor "
-        "| Redis ms | p99 | x Redis | targets |",
-        "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| Redis ms | p99 | x Redis | cpu x Redis | targets |",
+        "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in results:
         subject, floor, peer = r["subject"], r["floor"], r.get("peer")
@@ -94,7 +94,7 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
             f"| {_ms(subject['p99_ms'])} | {floor['name']} | {_ms(floor['p50_ms'])} "
             f"| {_ms(floor['p99_ms'])} | {_ratio(r['vs_floor'])} | {_ratio(r['cpu_vs_floor'])} "
             f"| {_ms(peer['p50_ms'] if peer else None)} | {_ms(peer['p99_ms'] if peer else None)} "
-            f"| {_ratio(r.get('vs_peer'))} | {_targets(r)} |"
+            f"| {_ratio(r.get('vs_peer'))} | {_ratio(r.get('cpu_vs_peer'))} | {_targets(r)} |"
         )
     return "\n".join(lines)
 

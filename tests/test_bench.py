@@ -108,6 +108,9 @@ def test_results_json_shape_and_arithmetic(
         else:
             assert peer is not None and peer["name"].startswith("redis ")
             assert entry["vs_peer"] == pytest.approx(subject["p50_ms"] / peer["p50_ms"])
+            assert peer["server_cpu_ms"] >= 0  # redis-server's own CPU, per call
+            assert entry["cpu_vs_peer"] == pytest.approx(
+                subject["cpu_p50_ms"] / (peer["cpu_p50_ms"] + peer["server_cpu_ms"]))
         for target in entry["targets"]:
             ratio = entry["vs_floor"] if target["against"] == "floor" else entry["vs_peer"]
             if ratio is None:

@@ -93,6 +93,11 @@ class RedisPeer:
     def newest(self, key: str, limit: int) -> list[Any]:
         return [json.loads(m) for m in self.client.zrevrange(key, 0, limit - 1)]
 
+    def server_cpu_s(self) -> float:
+        """CPU seconds the server process has used (user + system)."""
+        cpu = self.client.info("cpu")
+        return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
     def bytes_of(self, key: str) -> tuple[int, int]:
         """``(MEMORY USAGE, len(DUMP))`` of ``key``."""
         usage = int(self.client.memory_usage(key, samples=0))

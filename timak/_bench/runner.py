@@ -95,16 +95,22 @@ def iter_results(
 
 def run_case(case: Case, plan: Plan, peer: RedisPeer | None) -> Result:
     prepared = case.prepare(peer)
+    server_cpu_s = 0.0
     try:
         sides = [prepared.subject, prepared.floor]
-        if prepared.peer is not None:
+        if prepared.peer is not None and peer is not None:
             sides.append(prepared.peer)
+            server_cpu_s = -peer.server_cpu_s()
         taken = measure(sides, plan)
+        if len(sides) == 3 and peer is not None:
+            server_cpu_s += peer.server_cpu_s()
     finally:
         prepared.cleanup()
     peer_side = None
-    if prepared.peer is not None and peer is not None:
-        peer_side = Side.of(peer.name, taken[2])
+    if len(taken) == 3 and peer is not None:
+        # Mean server CPU per call, over the warm-up calls and the samples.
+        calls = plan.warmup + len(taken[2].wall)
+        peer_side = Side.of(peer.name, taken[2], server_cpu_s * 1e3 / calls)
     result = Result(
         name=case.name, scenario=case.scenario, backend=case.backend, unit=case.unit,
         units=case.units, subject=Side.of("timak", taken[0]),
