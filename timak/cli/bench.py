@@ -197,7 +197,7 @@ def format_table(results: Sequence[bench.Result]) -> str:
         )
         for r in results
     ]
-    return _align(rows, right_from=2, left=(4, 12))
+    return _align(rows, right_from=2, left=(4, len(header) - 1))
 
 
 def format_bytes(figures: bench.Bytes) -> str:
