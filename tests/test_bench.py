@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -249,6 +250,38 @@ def test_a_missing_redis_server_skips_the_peer_in_one_line(tmp_path: Path) -> No
     assert len(skipped) == 1 and "redis-server not found" in skipped[0]
     environment = json.loads(out.read_text())["environment"]
     assert "redis-server not found" in environment["peer_skipped"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_stops_its_redis_server(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C (SIGINT) or SIGTERM mid-run: the redis-server the run started
+    is gone afterwards (a wrapper records its pid, then execs the server)."""
+    _redis_or_skip()
+    real = shutil.which("redis-server") or "/usr/bin/redis-server"
+    pidfile, wrapper = tmp_path / "redis.pid", tmp_path / "redis-server"
+    wrapper.write_text(f'#!/bin/sh\necho $$ > "{pidfile}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "TIMAK_URL"}
+    env["TIMAK_BENCH_REDIS_SERVER"] = str(wrapper)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "timak", "bench", "--backend", "memory", "--only", "fanout"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert run.stderr is not None
+        assert "[1/1]" in run.stderr.readline()  # the first case has started
+        pid = int(pidfile.read_text())
+        os.kill(pid, 0)  # running now
+        run.send_signal(signum)
+        run.wait(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        if run.stderr is not None:
+            run.stderr.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 # -- measure ----------------------------------------------------------------
