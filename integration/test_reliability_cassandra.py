@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from timak import Timeline
-from timak.check import (
+from timak._check import (
     Anomaly,
     CheckConfig,
     CheckReport,

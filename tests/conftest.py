@@ -1,7 +1,27 @@
-"""Shared test setup."""
+"""Shared test setup: hypothesis profiles, and a quiet import for hypothesis.
+
+Hypothesis profiles (``HYPOTHESIS_PROFILE``, or ``--hypothesis-profile``):
+
+``dev`` (the default)
+    Fast, for development: ``python -m pytest tests`` in well under a
+    minute. Every property test runs a tenth of its full examples.
+``mid``
+    The extra-Python-version runs in CI (tox ``py310``/``py312``/``py313``):
+    a quarter of the full examples.
+``ci``
+    The main CI run (``scripts/test`` selects it): every property test's
+    full example count, as written in its module.
+
+Property tests that need more than hypothesis' default 100 examples write
+``@settings(max_examples=examples(3000))``: ``examples`` scales that by the
+profile's ``max_examples`` (100 under ``ci``).
+"""
 
 import contextlib
+import os
 import warnings
+
+from hypothesis import settings
 
 # A failing hypothesis test imports libcst (to suggest a patch), which emits a
 # DeprecationWarning that setup.cfg's filterwarnings=error turns into an
@@ -9,3 +29,9 @@ import warnings
 with warnings.catch_warnings(), contextlib.suppress(ImportError):
     warnings.simplefilter("ignore", DeprecationWarning)
     import hypothesis.extra._patching  # noqa: F401
+
+# max_examples is each profile's scale: see hypothesis_budget.examples.
+settings.register_profile("ci", max_examples=100)
+settings.register_profile("mid", max_examples=25)
+settings.register_profile("dev", max_examples=10)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "dev")

@@ -20,17 +20,30 @@ What it models:
   write replaces everything (the last write wins, and concurrent ones are lost);
 * GET: 200 one sibling, 300 ``multipart/mixed`` (one part per sibling with
   Content-Type, Link, Etag, Last-Modified and ``X-Riak-Deleted: true`` for a
-  tombstone) or a ``text/plain`` vtag list, chosen by Accept as webmachine
+  tombstone; ``Vary: Accept, Accept-Encoding`` and a base-62 ETag on the
+  answer) or a ``text/plain`` vtag list, chosen by Accept as webmachine
   does; 404 (with ``X-Riak-Vclock`` and ``X-Riak-Deleted`` when only a
   tombstone remains); 304 for If-None-Match / If-Modified-Since; HEAD;
 * PUT: 400 without Content-Type, 412 for If-Match / If-None-Match: * that
-  fail, ``returnbody``, 500 ``{too_large,N}`` above ``max_object_size`` (all
-  siblings together) and ``{too_many_siblings,N}`` above ``max_siblings``,
-  as the vnode does (Riak itself never answers 413);
+  fail, ``returnbody`` (with siblings and no Accept: the text/plain vtag
+  list), 500 ``{too_large,N}`` above ``max_object_size`` (all siblings
+  together) and ``{too_many_siblings,N}`` above ``max_siblings``, as the
+  vnode does (Riak itself never answers 413); 204 with a Content-Type;
 * DELETE with and without a vclock (tombstones; a stale vclock leaves the
   tombstone as a sibling beside newer values);
+* tombstone reaping: an object holding only tombstones is dropped
+  ``reap_after`` seconds after the delete (3 s, Riak's ``delete_mode``
+  default; ``None`` reaps only on ``reap_tombstones()``); then a GET is a
+  plain 404 without vclock and the key leaves listings;
 * key listing (``keys=true`` and chunked ``keys=stream``), which includes
-  tombstoned keys until ``reap_tombstones()``: Riak lists them until it reaps;
+  tombstoned keys until they are reaped; a stream comes as one batch per
+  vnode (uneven sizes, many empty) and ends with several ``{"keys":[]}``,
+  as measured on Riak KV 3.2.1 (``stream_chunk=N`` gives even batches);
+* errors as webmachine renders them: HTML bodies for 405/406/412/501 and an
+  unknown bucket type's props, 501 for methods webmachine does not know
+  (PATCH), a 500 with an Erlang stack trace for a vclock that does not
+  decode; Riak's own plain texts where it sets them (404 ``not found``,
+  ``Unknown bucket type``, the 400s, ``{too_many_siblings,N}``);
 * percent-decoding of path segments like mochiweb's ``unquote`` (``+`` is a
   space) when ``http_url_encoding`` is on (the default) or the request says
   ``X-Riak-URL-Encoding: on``; r/w/pr/pw/dw/rw/timeout validation (400);
@@ -38,7 +51,7 @@ What it models:
 * ``/ping``.
 
 What it omits: clusters, replicas and quorums (quorum parameters are
-validated and recorded, not enforced), timed tombstone reaping, vtag
+validated and recorded, not enforced), vtag
 selection (``?vtag=``), links, secondary indexes, user metadata, MapReduce,
 search, CRDT data types, ``POST`` to a bucket, setting props over HTTP.
 
@@ -77,6 +90,7 @@ MIB = 1024 * 1024
 _ACTORS = ("vnode-a", "vnode-b", "vnode-c")
 _QUORUM_PARAMS = ("r", "w", "dw", "rw", "pw", "pr", "node_confirms")
 _QUORUM_WORDS = {"one", "quorum", "all", "default", "backend"}
+_KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT", "OPTIONS"}
 
 # Props as `riak admin bucket-type create T '{"props":{"allow_mult":true}}'`
 # leaves them (Riak 2+: typed buckets get allow_mult and dvv_enabled true).
@@ -111,10 +125,34 @@ DEFAULT_TYPE_PROPS: dict[str, Any] = {
 }
 
 
+_BASE62 = string.digits + string.ascii_letters
+_WM_SIGNATURE = "<P><HR><ADDRESS>mochiweb+webmachine web server</ADDRESS>"
+_REASONS = {404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+            412: "Precondition Failed", 500: "Internal Server Error",
+            501: "Not Implemented"}
+
+
+def html_error(status: int, said: str = "") -> _Answer:
+    """An error as webmachine's error handler renders it: a small HTML page
+    (Riak answers 406, 412, 501 and unknown bucket types' props like this)."""
+    reason = _REASONS.get(status, "Error")
+    body = (f"<html><head><title>{status} {reason}</title></head><body><h1>{reason}</h1>"
+            f"{said}{_WM_SIGNATURE}</body></html>")
+    return _Answer(status, body, {"Content-Type": "text/html"})
+
+
+def _base62(number: int) -> str:
+    digits = ""
+    while True:
+        number, digit = divmod(number, 62)
+        digits = _BASE62[digit] + digits
+        if not number:
+            return digits
+
+
 def _unique_id_62() -> str:
     """Like riak_core_util:unique_id_62: a random base-62 token."""
-    alphabet = string.digits + string.ascii_letters
-    return "".join(secrets.choice(alphabet) for _ in range(22))
+    return "".join(secrets.choice(_BASE62) for _ in range(22))
 
 
 def mochiweb_unquote(text: str) -> bytes:
@@ -256,14 +294,23 @@ class RiakTestDouble:
         http_url_encoding: bool = True,
         credentials: tuple[str, str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        stream_chunk: int = 100,
+        stream_chunk: int | None = None,
+        reap_after: float | None = 3.0,
     ) -> None:
         self.max_object_size = max_object_size
         self.max_siblings = max_siblings
         self.http_url_encoding = http_url_encoding
         self.credentials = credentials
         self.ssl_context = ssl_context
+        #: Keys per ``{"keys":[...]}`` object of a key stream; ``None`` (the
+        #: default) streams like a real cluster: one batch per vnode, of
+        #: uneven sizes, many of them empty, and several empty ones at the end.
         self.stream_chunk = stream_chunk
+        #: Seconds after which an object holding only tombstones is reaped
+        #: (Riak's ``delete_mode``: 3 s by default); ``None``: only when
+        #: ``reap_tombstones()`` is called.
+        self.reap_after = reap_after
+        self._reap_at: dict[tuple[bytes, bytes, bytes], float] = {}
         self.types: dict[str, dict[str, Any]] = {
             "default": dict(DEFAULT_TYPE_PROPS),
             "timak": dict(CREATED_TYPE_PROPS),
@@ -368,11 +415,13 @@ class RiakTestDouble:
 
     def paths(self) -> set[tuple[str, str, str]]:
         """Every (type, bucket, key) holding an object, tombstones included."""
+        self._reap_due()
         with self.lock:
             return {(_text(t), _text(b), _text(k)) for t, b, k in self.objects}
 
     def siblings(self, bucket_type: str, bucket: str, key: str) -> list[tuple[bytes, bool]]:
         """``(value, is_tombstone)`` for every sibling under one key."""
+        self._reap_due()
         with self.lock:
             obj = self.objects.get((bucket_type.encode(), bucket.encode(), key.encode()))
             return [] if obj is None else [(s.value, s.deleted) for s in obj.siblings]
@@ -381,19 +430,36 @@ class RiakTestDouble:
         return len(self.siblings(bucket_type, bucket, key))
 
     def raw_keys(self, bucket_type: str, bucket: str) -> list[str]:
-        """What a key listing returns: tombstoned keys included."""
+        """What a key listing returns: tombstoned keys included (until reaped)."""
+        self._reap_due()
         with self.lock:
             return sorted(_text(k) for t, b, k in self.objects
                           if t == bucket_type.encode() and b == bucket.encode())
 
     def reap_tombstones(self) -> int:
-        """Drop objects that hold only tombstones (Riak does this after
-        ``delete_mode``, 3 s by default); return how many went."""
+        """Drop every object that holds only tombstones now, as Riak does
+        ``reap_after`` seconds after the delete; return how many went. After
+        that a GET is a plain 404 (no ``X-Riak-Vclock``, no
+        ``X-Riak-Deleted``) and the key leaves key listings."""
         with self.lock:
             dead = [path for path, obj in self.objects.items() if not obj.live]
             for path in dead:
                 del self.objects[path]
+                self._reap_at.pop(path, None)
             return len(dead)
+
+    def _reap_due(self) -> None:
+        """Reap the tombstones whose time has come (called on every request)."""
+        with self.lock:
+            if not self._reap_at:
+                return
+            now = time.monotonic()
+            for path, when in list(self._reap_at.items()):
+                if when <= now:
+                    del self._reap_at[path]
+                    obj = self.objects.get(path)
+                    if obj is not None and not obj.live:
+                        del self.objects[path]
 
     def recorded(self, method: str | None = None, path_contains: str | None = None
                  ) -> list[Recorded]:
@@ -473,6 +539,10 @@ class RiakTestDouble:
             raise _Answer(500, f"Error:\n{{too_large,{size}}}\n")
         new = _Object(clock, siblings)
         self.objects[path] = new
+        if new.live or self.reap_after is None:
+            self._reap_at.pop(path, None)
+        else:
+            self._reap_at[path] = time.monotonic() + self.reap_after
         return new
 
 
@@ -487,8 +557,10 @@ def _http_date(timestamp: float) -> str:
 def _etag(obj: _Object) -> str:
     if len(obj.siblings) == 1:
         return obj.siblings[0].vtag
+    # wm_object:generate_etag for siblings: a base-62 token of a hash of the
+    # vclock (riak_core_util:integer_to_list(erlang:phash2(...), 62)).
     digest = hashlib.md5(encode_vclock(obj.clock).encode()).digest()
-    return base64.b32encode(digest).decode().rstrip("=").lower()
+    return _base62(int.from_bytes(digest[:4], "big"))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -513,6 +585,8 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_GET
     do_POST = do_GET
     do_DELETE = do_GET
+    do_PATCH = do_GET
+    do_OPTIONS = do_GET
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -555,6 +629,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         with double.lock:
             double.requests.append(record)
+        double._reap_due()
         fault = double._take_fault(self.command, self.path)
         try:
             if fault is not None and fault.kind == "hang":
@@ -618,6 +693,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, segments: list[bytes], record: Recorded
                ) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
         method = self.command
+        if method not in _KNOWN_METHODS:
+            # Webmachine's first decision (B12, known_methods): 501 for any path.
+            raise html_error(501, f"The server does not support the {method!r} method.<br>")
         if segments == [b"ping"] and method in ("GET", "HEAD"):
             return 200, {"Content-Type": "text/html"}, b"OK"
         if len(segments) < 3 or segments[0] != b"types":
@@ -629,7 +707,7 @@ class _Handler(BaseHTTPRequestHandler):
             known = bucket_type in self.double.types
         if len(segments) == 3 and segments[2] == b"props":
             if not known:
-                raise _Answer(404, "")
+                raise html_error(404, "The requested document was not found on this server.")
             return self._json({"props": self.double.props(bucket_type)})
         if len(segments) >= 4 and segments[2] == b"buckets":
             bucket = segments[3]
@@ -650,7 +728,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._put(path, props, record)
                 if method == "DELETE":
                     return self._delete(path, props)
-                raise _Answer(405, "")
+                raise html_error(405)
         raise _Answer(404, "<HTML><HEAD><TITLE>404 Not Found</TITLE></HEAD></HTML>",
                       {"Content-Type": "text/html"})
 
@@ -678,17 +756,32 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "true":
             return 200, headers, json.dumps({"keys": keys}).encode()
         if mode == "stream":
-            step = max(1, self.double.stream_chunk)
+            batches = self._key_batches(keys)
 
             def chunks() -> Iterator[bytes]:
                 # wm_keylist:stream_keys: one {"keys":[...]} per batch from
                 # the cluster, then {"keys":[]} when done, no separators.
-                for i in range(0, len(keys), step):
-                    yield json.dumps({"keys": keys[i:i + step]}).encode()
+                for batch in batches:
+                    yield json.dumps({"keys": batch}).encode()
                 yield b'{"keys":[]}'
 
             return 200, headers, chunks()
         return 200, headers, b"{}"
+
+    def _key_batches(self, keys: list[str]) -> list[list[str]]:
+        step = self.double.stream_chunk
+        if step is not None:
+            step = max(1, step)
+            return [keys[i:i + step] for i in range(0, len(keys), step)]
+        # As a real node answers: each vnode's keys in one batch, so sizes
+        # vary and many batches are empty (a vnode without keys of the
+        # bucket), and the last vnodes to answer often have none.
+        vnodes = 8
+        batches: list[list[str]] = [[] for _ in range(vnodes)]
+        for key in keys:
+            batches[zlib.crc32(key.encode("utf-8", "surrogateescape")) % vnodes].append(key)
+        random.shuffle(batches)
+        return [*batches, *([[]] * random.randint(1, 3))]
 
     def _current(self, path: tuple[bytes, bytes, bytes]) -> _Object | None:
         with self.double.lock:
@@ -725,7 +818,7 @@ class _Handler(BaseHTTPRequestHandler):
         if len(obj.siblings) == 1:
             sibling = obj.siblings[0]
             if choose_media_type([sibling.content_type], accept) is None:
-                raise _Answer(406, "")
+                raise html_error(406)
             headers.update({
                 "Content-Type": sibling.content_type,
                 "ETag": f'"{sibling.vtag}"',
@@ -735,8 +828,9 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, headers, sibling.value
         chosen = choose_media_type(sibling_types, accept)
         if chosen is None:
-            raise _Answer(406, "")
+            raise html_error(406)
         headers["ETag"] = f'"{_etag(obj)}"'
+        headers["Vary"] = "Accept, Accept-Encoding"
         headers["Last-Modified"] = _http_date(max(s.last_modified for s in obj.siblings))
         if chosen == "text/plain":
             # wm_object:produce_sibling_message_body
@@ -765,8 +859,14 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             return decode_vclock(header)
         except (ValueError, zlib.error, TypeError):
-            # Riak's base64:decode / binary_to_term would crash: a 500.
-            raise _Answer(500, "Error:\nbad vclock\n") from None
+            # Riak's base64:decode / binary_to_term crash, and webmachine
+            # renders the crash: a 500 whose HTML body holds an Erlang trace.
+            trace = ("{error,{error,badarg,[{erlang,binary_to_term,[&lt;&lt;...&gt;&gt;],[]},"
+                     "{riak_object,decode_vclock,1,[{file,\"src/riak_object.erl\"},"
+                     "{line,1035}]},{riak_kv_wm_object,decode_vclock_header,1,"
+                     "[{file,\"src/riak_kv_wm_object.erl\"},{line,1209}]}]}}")
+            raise html_error(500, "The server encountered an error while processing this "
+                                  f"request:<br><pre>{trace}</pre>") from None
 
     def _put(self, path: tuple[bytes, bytes, bytes], props: dict[str, Any], record: Recorded
              ) -> tuple[int, dict[str, str], bytes]:
@@ -777,29 +877,31 @@ class _Handler(BaseHTTPRequestHandler):
         accept = self.headers.get("Accept")
         # Webmachine negotiates (C3/C4) before the write: 406 leaves no trace.
         if choose_media_type([media], accept) is None:
-            raise _Answer(406, "")
+            raise html_error(406)
         context = self._context()
         with self.double.lock:
             current = self.double.objects.get(path)
             live = current is not None and bool(current.live)
             if_none_match = self.headers.get("If-None-Match")
             if if_none_match is not None and if_none_match.strip() == "*" and live:
-                raise _Answer(412, "")
+                raise html_error(412)
             if_match = self.headers.get("If-Match")
             if if_match is not None and (
                 not live or current is None
                 or if_match.strip().strip('"') != _etag(current)
             ):
-                raise _Answer(412, "")
+                raise html_error(412)
             obj = self.double.write(
                 path, props, _Sibling(record.body, media, False, ("", 0)), context
             )
             snapshot = _Object(dict(obj.clock), list(obj.siblings))
         if record.query.get("returnbody") == "true":
-            # send_returnbody prefers multipart/mixed over text/plain for siblings.
-            return self._representation(snapshot, accept, ["multipart/mixed", "text/plain"],
+            # With siblings and no Accept (or */*), a real node answers the
+            # text/plain vtag list; multipart/mixed only when asked for.
+            return self._representation(snapshot, accept, ["text/plain", "multipart/mixed"],
                                         path[1])
-        return 204, {}, b""
+        # Webmachine sets the negotiated Content-Type even on a 204.
+        return 204, {"Content-Type": media}, b""
 
     def _delete(self, path: tuple[bytes, bytes, bytes], props: dict[str, Any]
                 ) -> tuple[int, dict[str, str], bytes]:
@@ -815,4 +917,4 @@ class _Handler(BaseHTTPRequestHandler):
             # With a vclock Riak writes the tombstone even over nothing.
             self.double.write(path, props, _Sibling(b"", "application/octet-stream", True,
                                                     ("", 0)), context)
-        return 204, {}, b""
+        return 204, {"Content-Type": "text/html"}, b""

@@ -10,7 +10,7 @@ import pytest
 from timak.backends import connect
 from timak.backends.base import Backend
 from timak.backends.memory import MemoryBackend
-from timak.errors import ConfigError, UnavailableError
+from timak.errors import ConfigError, InvalidInputError, UnavailableError
 from timak.testing import BackendConformance
 
 
@@ -46,3 +46,24 @@ def test_injected_failure_is_raised_once_and_writes_nothing() -> None:
 def test_memory_url_rejects_paths() -> None:
     with pytest.raises(ConfigError):
         connect("memory://name/path")
+
+
+def test_a_context_of_another_store_is_refused() -> None:
+    first, second = MemoryBackend(), MemoryBackend()
+    first.store("b", "k", b"one")
+    second.store("b", "k", b"mine")
+    context = first.fetch("b", "k").context
+    with pytest.raises(InvalidInputError, match="this memory store"):
+        second.store("b", "k", b"merged", context)
+    with pytest.raises(InvalidInputError, match="this memory store"):
+        second.delete("b", "k", context)
+    assert list(second.fetch("b", "k").siblings) == [b"mine"]
+    shared = MemoryBackend("shared-context"), MemoryBackend("shared-context")
+    shared[0].store("b", "k", b"one")
+    shared[1].store("b", "k", b"merged", shared[0].fetch("b", "k").context)
+    assert list(shared[0].fetch("b", "k").siblings) == [b"merged"]
+
+
+def test_a_store_name_must_be_a_str() -> None:
+    with pytest.raises(ConfigError):
+        MemoryBackend(5)  # type: ignore[arg-type]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime
 import http.client
 import inspect
+import json
+import re
 import socket
 import ssl
 import time
@@ -23,6 +25,7 @@ import urllib3
 from riak_double import CREATED_TYPE_PROPS, RiakTestDouble
 from urllib3 import exceptions as u3
 
+from timak import Timeline
 from timak.backends import connect
 from timak.backends.base import Backend
 from timak.backends.riak import (
@@ -193,6 +196,7 @@ def test_stale_delete_leaves_a_tombstone_sibling_that_reads_skip(
 def test_tombstone_404_carries_a_vclock_but_fetch_keeps_the_contract(
     riak: RiakTestDouble, backend: RiakBackend
 ) -> None:
+    riak.reap_after = None  # inspect the tombstone before Riak would reap it
     backend.store("b", "k", b"v")
     backend.delete("b", "k")
     answer = raw(riak, "GET", "/types/timak/buckets/b/keys/k")
@@ -212,6 +216,7 @@ def test_tombstone_404_carries_a_vclock_but_fetch_keeps_the_contract(
 def test_keys_skips_tombstoned_keys_that_riak_still_lists(
     riak: RiakTestDouble, backend: RiakBackend
 ) -> None:
+    riak.reap_after = None  # the listing before Riak reaps the tombstone
     for key in ("a", "b", "c"):
         backend.store("bk", key, b"v")
     backend.delete("bk", "b")
@@ -918,3 +923,173 @@ def test_timeline_folds_blind_writes_from_many_writers_at_its_threshold(
         most = max(most, riak.sibling_count("timak", "tl", "hot"))
     assert most <= 4
     assert sorted(writers[0].get("hot")) == list(range(30))
+
+
+# ------------------------------------------- the double against a real Riak KV 3.2.1
+
+
+def _wait_until(done: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_double_reaps_tombstones_after_reap_after(
+    riak: RiakTestDouble, backend: RiakBackend
+) -> None:
+    riak.reap_after = 0.2
+    backend.store("b", "k", b"v")
+    backend.store("b", "keep", b"v")
+    backend.delete("b", "k")
+    tombstone = raw(riak, "GET", "/types/timak/buckets/b/keys/k")
+    assert tombstone.status == 404 and tombstone.headers.get("X-Riak-Deleted") == "true"
+    _wait_until(lambda: riak.raw_keys("timak", "b") == ["keep"])
+    reaped = raw(riak, "GET", "/types/timak/buckets/b/keys/k")
+    assert (reaped.status, reaped.data) == (404, b"not found\n")
+    assert "X-Riak-Vclock" not in reaped.headers and "X-Riak-Deleted" not in reaped.headers
+    listing = raw(riak, "GET", "/types/timak/buckets/b/keys?keys=true")
+    assert json.loads(listing.data) == {"keys": ["keep"]}
+
+
+def test_double_keeps_tombstones_until_asked_when_reap_after_is_none(
+    riak: RiakTestDouble, backend: RiakBackend
+) -> None:
+    riak.reap_after = None
+    backend.store("b", "k", b"v")
+    backend.delete("b", "k")
+    time.sleep(0.1)
+    assert riak.raw_keys("timak", "b") == ["k"]
+    assert riak.reap_tombstones() == 1
+    assert riak.raw_keys("timak", "b") == []
+
+
+def test_backend_across_tombstone_reaping(riak: RiakTestDouble, backend: RiakBackend) -> None:
+    """Reaping can happen between any two requests: none of them may fail or
+    lose a write because the tombstone (and its vclock) went away."""
+    riak.reap_after = None
+    # A tombstone that is reaped between the fetch and the blind store.
+    backend.store("b", "k", b"v")
+    backend.delete("b", "k")
+    assert backend.fetch("b", "k").context is None
+    riak.reap_tombstones()
+    backend.store("b", "k", b"again")
+    assert riak.siblings("timak", "b", "k") == [(b"again", False)]
+    # A context whose object was deleted and reaped before the store.
+    seen = backend.fetch("b", "k")
+    backend.delete("b", "k")
+    riak.reap_tombstones()
+    backend.store("b", "k", b"merged", seen.context)
+    assert list(backend.fetch("b", "k").siblings) == [b"merged"]
+    # A delete whose context is gone, with and without the context.
+    seen = backend.fetch("b", "k")
+    backend.delete("b", "k")
+    riak.reap_tombstones()
+    backend.delete("b", "k", seen.context)
+    backend.delete("b", "k")
+    assert list(backend.fetch("b", "k").siblings) == []
+    assert list(backend.keys("b")) == []
+    riak.reap_tombstones()
+    assert riak.raw_keys("timak", "b") == []
+    # Through Timeline, with reaping at its real pace.
+    riak.reap_after = 0.05
+    tl = Timeline(backend, "tl")
+    tl.add("k", 1, 1)
+    tl.connection.delete("tl", "k")
+    time.sleep(0.1)
+    assert tl.add("k", 2, 2) == [2]
+    assert tl.get("k") == [2]
+
+
+def test_key_streams_come_in_uneven_batches_and_end_with_empty_ones(
+    riak: RiakTestDouble, backend: RiakBackend
+) -> None:
+    keys = [f"k{i}" for i in range(40)]
+    backend.store_many("bk", [(k, b"v") for k in keys])
+    with urllib3.PoolManager() as pool:
+        answer = pool.request("GET", f"http://127.0.0.1:{riak.port}/types/timak/buckets/bk"
+                              "/keys?keys=stream", preload_content=False)
+        objects = [json.loads(c) for c in answer.stream() if c]  # one object per chunk
+    sizes = [len(o["keys"]) for o in objects]
+    assert sum(sizes) == 40 and len(set(sizes)) > 2
+    assert sizes[-2:] == [0, 0]  # several empty {"keys":[]} at the end
+    assert sorted(backend.keys("bk")) == sorted(keys)
+
+
+def test_returnbody_with_siblings_and_no_accept_is_a_vtag_list(
+    riak: RiakTestDouble, backend: RiakBackend
+) -> None:
+    backend.store("b", "k", b"one")
+    put = {"Content-Type": "application/octet-stream"}
+    answer = raw(riak, "PUT", "/types/timak/buckets/b/keys/k?returnbody=true",
+                 body=b"two", headers=put)
+    assert answer.status == 300 and answer.headers["Content-Type"] == "text/plain"
+    assert answer.data.decode().startswith("Siblings:\n")
+    assert len(answer.data.decode().split()) == 3
+    asked = raw(riak, "PUT", "/types/timak/buckets/b/keys/k?returnbody=true",
+                body=b"three", headers={**put, "Accept": "multipart/mixed, */*;q=0.1"})
+    assert asked.headers["Content-Type"].startswith("multipart/mixed")
+    # The backend asks for the short list, and counts from it.
+    assert backend.store("b", "k", b"four") == 4
+    assert riak.recorded("PUT")[-1].headers["accept"].startswith("text/plain")
+
+
+def test_double_answers_errors_as_riak_does(riak: RiakTestDouble, backend: RiakBackend) -> None:
+    backend.store("b", "k", b"one")
+    patch = raw(riak, "PATCH", "/types/timak/buckets/b/keys/k", body=b"x")
+    assert patch.status == 501 and patch.headers["Content-Type"] == "text/html"
+    assert b"<html>" in patch.data
+    props = raw(riak, "GET", "/types/nope/props")
+    assert props.status == 404 and b"<html>" in props.data
+    unacceptable = raw(riak, "GET", "/types/timak/buckets/b/keys/k",
+                       headers={"Accept": "image/png"})
+    assert unacceptable.status == 406 and b"<html>" in unacceptable.data
+    failed = raw(riak, "PUT", "/types/timak/buckets/b/keys/k", body=b"x",
+                 headers={"Content-Type": "text/plain", "If-None-Match": "*"})
+    assert failed.status == 412 and b"<html>" in failed.data
+    # Kept as measured: the object 404 and the unknown bucket type texts.
+    missing = raw(riak, "GET", "/types/timak/buckets/b/keys/missing")
+    assert (missing.status, missing.data) == (404, b"not found\n")
+    unknown = raw(riak, "GET", "/types/nope/buckets/b/keys/k")
+    assert unknown.status == 404 and unknown.data.startswith(b"Unknown bucket type")
+
+
+def test_a_vclock_riak_cannot_decode_is_a_500_with_a_trace(
+    riak: RiakTestDouble, backend: RiakBackend
+) -> None:
+    backend.store("b", "k", b"one")
+    answer = raw(riak, "PUT", "/types/timak/buckets/b/keys/k", body=b"x",
+                 headers={"Content-Type": "text/plain", "X-Riak-Vclock": "AAAA"})
+    assert answer.status == 500 and b"binary_to_term" in answer.data
+    with pytest.raises(BackendError, match="500") as caught:
+        backend.store("b", "k", b"two", "AAAA")  # looks like a vclock, is not one
+    assert not isinstance(caught.value, InvalidInputError)
+    assert list(backend.fetch("b", "k").siblings) == [b"one"]
+
+
+def test_double_headers_as_measured(riak: RiakTestDouble, backend: RiakBackend) -> None:
+    put = raw(riak, "PUT", "/types/timak/buckets/b/keys/k", body=b"one",
+              headers={"Content-Type": "application/octet-stream"})
+    assert put.status == 204 and put.headers["Content-Type"]
+    raw(riak, "PUT", "/types/timak/buckets/b/keys/k", body=b"two",
+        headers={"Content-Type": "application/octet-stream"})
+    both = raw(riak, "GET", "/types/timak/buckets/b/keys/k",
+               headers={"Accept": "multipart/mixed"})
+    assert both.status == 300
+    assert both.headers["Vary"] == "Accept, Accept-Encoding"
+    assert re.fullmatch(r'"[0-9A-Za-z]+"', both.headers["ETag"])
+    gone = raw(riak, "DELETE", "/types/timak/buckets/b/keys/k")
+    assert gone.status == 204 and gone.headers["Content-Type"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"host": ""}, {"port": "8098"}, {"port": 0}, {"timeout": "5"}, {"timeout": 0},
+     {"connect_timeout": float("nan")}, {"retries": 1.5}, {"max_connections": "16"},
+     {"warn_size": "5MB"}, {"count_siblings_below": -1}, {"check_props": "yes"},
+     {"tls": 1}, {"bucket_type": 5}, {"ca_certs": b"/etc/ca.pem"}],
+    ids=repr,
+)
+def test_bad_constructor_options_are_config_errors(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        RiakBackend(**options)

@@ -5,13 +5,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from timak.backends import connect
 from timak.backends.base import Backend
 from timak.backends.sqlite import SQLiteBackend, mapped_errors
-from timak.errors import BackendError, BackendTimeoutError, ConfigError, UnavailableError
+from timak.errors import (
+    BackendError,
+    BackendTimeoutError,
+    ConfigError,
+    InvalidInputError,
+    UnavailableError,
+)
 from timak.testing import BackendConformance
 
 
@@ -137,3 +144,33 @@ def test_switching_to_wal_waits_for_a_writer_instead_of_failing(tmp_path: Path) 
     finally:
         release.join()
         holder.close()
+
+
+def test_a_context_of_another_database_is_refused(tmp_path: Path) -> None:
+    with SQLiteBackend(tmp_path / "a.db") as first, SQLiteBackend(tmp_path / "b.db") as second:
+        first.store("b", "k", b"one")
+        second.store("b", "k", b"mine")  # row id 1 too: the context would delete it
+        context = first.fetch("b", "k").context
+        with pytest.raises(InvalidInputError, match=r"a\.db"):
+            second.store("b", "k", b"merged", context)
+        with pytest.raises(InvalidInputError, match=r"a\.db"):
+            second.delete("b", "k", context)
+        assert list(second.fetch("b", "k").siblings) == [b"mine"]
+    # The same file under another spelling of its path is the same database.
+    with SQLiteBackend(tmp_path / "a.db") as first, \
+            SQLiteBackend(f"{tmp_path}/./a.db") as again:
+        again.store("b", "k", b"merged", first.fetch("b", "k").context)
+        assert list(first.fetch("b", "k").siblings) == [b"merged"]
+
+
+@pytest.mark.parametrize(
+    "options", [{"timeout": "30"}, {"timeout": -1}, {"timeout": float("nan")},
+                {"synchronous": 1}, {"synchronous": "off"}], ids=repr,
+)
+def test_bad_constructor_options_are_config_errors(
+    tmp_path: Path, options: dict[str, Any]
+) -> None:
+    with pytest.raises(ConfigError):
+        SQLiteBackend(tmp_path / "x.db", **options)
+    with pytest.raises(ConfigError):
+        SQLiteBackend(5)  # type: ignore[arg-type]

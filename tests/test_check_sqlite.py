@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from timak import Record, Timeline, merge
-from timak.backends.sqlite import SQLiteBackend
-from timak.check import (
+from timak._check import (
     Anomaly,
     CheckConfig,
     CheckReport,
@@ -30,6 +30,7 @@ from timak.check import (
     load_history,
     read_final,
 )
+from timak.backends.sqlite import SQLiteBackend
 from timak.cli import main
 from timak.encoding import decode, encode
 from timak.value import TimelineValue, order_key
@@ -269,7 +270,7 @@ ops_strategy = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(ops_strategy)
 def test_oracle_agrees_with_timak_merge(ops: list[tuple[Any, int, bool]]) -> None:
     final = {"k": timak_merge(ops)}

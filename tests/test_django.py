@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -221,7 +222,23 @@ def test_register_checks_its_arguments(tl: Timeline) -> None:
         register(Post, keys=own_timeline, score="published", timeline=tl)
     with pytest.raises(ConfigError, match="keys"):
         register(Post, keys="user:1", score="created_at", timeline=tl)  # type: ignore[arg-type]
+    bad_options: list[dict[str, Any]] = [
+        {"score": 5}, {"id": "pk"}, {"data": {"text": 1}}, {"timeline": "memory://"},
+        {"blind": "yes"}, {"robust": 1}, {"updates": None}, {"chunk": 0}, {"chunk": "10"},
+    ]
+    for options in bad_options:
+        with pytest.raises(ConfigError):
+            register(Post, **{"keys": own_timeline, "score": "created_at", "timeline": tl,
+                              **options})
+    with pytest.raises(ConfigError, match="model class"):
+        register(Post(), keys=own_timeline, score="created_at", timeline=tl)  # type: ignore[type-var]
     assert registrations(Post) == []
+    with override_settings(TIMAK={"URL": "memory://", "OPTIONS": ["fold_at", 4]}), \
+            pytest.raises(ConfigError, match="OPTIONS"):
+        settings_timeline()
+    with override_settings(TIMAK={"URL": "memory://", "OPTIONS": {"skew_us": -1}}), \
+            pytest.raises(ConfigError, match="skew_us"):
+        settings_timeline()
 
 
 def test_backfill_command(tl: Timeline) -> None:

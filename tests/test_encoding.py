@@ -9,6 +9,7 @@ import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from timak.encoding import COMPRESS_AT, MAGIC, decode, encode
 from timak.errors import CorruptValueError, InvalidDataError
@@ -50,7 +51,7 @@ def values(draw: st.DrawFn) -> TimelineValue:
     return merge([], 1000, extra=recs)
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(500), suppress_health_check=[HealthCheck.too_slow])
 @given(values())
 def test_round_trip(value: TimelineValue) -> None:
     assert decode(encode(value)) == value
@@ -106,14 +107,14 @@ def test_corrupt_bytes_raise_corrupt_value_error(data: bytes) -> None:
         decode(data)
 
 
-@settings(max_examples=2000)
+@settings(max_examples=examples(2000))
 @given(st.binary(max_size=200))
 def test_random_bytes_raise_only_corrupt_value_error(data: bytes) -> None:
     with contextlib.suppress(CorruptValueError):
         decode(data)
 
 
-@settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1000), suppress_health_check=[HealthCheck.too_slow])
 @given(values(), st.data())
 def test_mutated_values_raise_only_corrupt_value_error(
     value: TimelineValue, draw: st.DataObject

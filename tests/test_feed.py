@@ -22,7 +22,13 @@ import pytest
 from timak import Timeline
 from timak.backends import Backend, connect
 from timak.backends.memory import MemoryBackend
-from timak.errors import ConfigError, InvalidCursorError
+from timak.errors import (
+    ConfigError,
+    InvalidCursorError,
+    InvalidInputError,
+    InvalidKeyError,
+    UnavailableError,
+)
 from timak.feed import CursorExpiredError, Feed, FeedOverflowWarning
 from timak.timelines import Change
 
@@ -262,6 +268,21 @@ class FeedScenarios:
         assert 0 < len(first) < 30  # max_periods_per_poll=10: 10 minutes at a time
         rest = drain(feed, cursor, env.bucket)
         assert first + rest == [f"m{minute}" for minute in range(30)]
+
+    def test_catching_up_loses_no_write_on_a_period_boundary(self, env: Env) -> None:
+        """Issue 10, defect 3: a reader far behind catches up a few periods
+        per poll; a write at the first microsecond of the period after one
+        poll's last must be reported by the next."""
+        period = 10 * SECOND
+        feed = env.feed(partition_seconds=10, max_periods_per_poll=3)
+        env.clock.now = 1000 * period
+        _, cursor = feed.poll(bucket=env.bucket)
+        written = [f"at{p}" for p in range(1000, 1040)]
+        for p in range(1000, 1040):
+            feed.written(env.bucket, [f"at{p}"], p * period)  # each period's first µs
+        env.clock.now = 1100 * period
+        reported = drain(feed, cursor, env.bucket)
+        assert sorted(reported) == sorted(written)
 
     # -- bounds ----------------------------------------------------------------
 
@@ -526,8 +547,63 @@ def test_feed_from_url_owns_its_connection() -> None:
         {"retention_seconds": 10},
         {"max_periods_per_poll": 1},
         {"skew_us": -1},
+        {"skew_us": 1.5},
+        {"shards": "4"},
+        {"capacity": 2.5},
+        {"fold_at": "x"},
+        {"max_cursor_seen": None},
+        {"max_periods_per_poll": "x"},
+        {"partition_seconds": "10"},
+        {"partition_seconds": float("nan")},
+        {"retention_seconds": float("inf")},
+        {"retention_seconds": None},
+        {"clock": time.time},
+        {"clock": lambda: -5},
+        {"clock": lambda: 1.7e15},
+        {"bucket": ""},
     ],
+    ids=repr,
 )
 def test_bad_options_are_config_errors(options: dict[str, object]) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises((ConfigError, InvalidKeyError)):
         Feed(MemoryBackend(), **options)  # type: ignore[arg-type]
+
+
+def test_a_clock_that_goes_bad_later_raises_config_error_not_type_error() -> None:
+    readings = iter([T0, T0 + 1, 1.5e15, 2.5e15])
+    feed = Feed(MemoryBackend(), clock=lambda: next(readings))
+    _, cursor = feed.poll()
+    with pytest.raises(ConfigError, match="clock"):
+        feed.poll(cursor)
+
+
+def test_written_refuses_what_it_could_not_read_back() -> None:
+    store = MemoryBackend()
+    feed = Feed(store)
+    for arrived in (1.5e15, -1, 2**63, True):
+        with pytest.raises(InvalidInputError):
+            feed.written("timelines", ["k"], arrived)  # type: ignore[arg-type]
+    with pytest.raises(InvalidKeyError):
+        feed.written("timelines", "abc", T0)
+    assert list(store.keys(feed.bucket)) == []
+
+
+def test_a_failed_feed_fold_does_not_fail_an_acknowledged_add(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 10, defect 11: the add is stored, and so is the feed write; a
+    failed fold of the feed key is housekeeping, logged and counted."""
+    feed_store = MemoryBackend()
+    feed = Feed(feed_store, shards=1, fold_at=2, clock=Clock())
+    tl = Timeline(MemoryBackend(), feed=feed, clock=Clock())
+    _, cursor = feed.poll()
+    tl.add("a", 1, 1)
+    feed_store.fail_next(UnavailableError("feed store down"), ops=["fetch"])
+    with caplog.at_level("WARNING", logger="timak"):
+        assert tl.add("b", 1, 1) == [1]  # the second feed write reaches fold_at
+    assert feed.stats.fold_errors == 1 and feed.stats.folds == 0
+    assert "feed store down" in caplog.text
+    assert tl.get("b") == [1]
+    assert sorted(feed.poll(cursor)[0]) == ["a", "b"]
+    tl.add("c", 1, 1)  # the next write past fold_at folds
+    assert feed.stats.folds == 1

@@ -23,6 +23,7 @@ import msgpack
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from timak import Record, TimelineValue, merge
 from timak.encoding import MAGIC, MAX_DECODED_BYTES, decode, encode
@@ -31,10 +32,10 @@ from timak.errors import CorruptValueError, TimakError
 #: Cases tried per target, printed by the last test of this file.
 FUZZ_CASES: Counter[str] = Counter()
 
-FUZZ = settings(max_examples=1500, deadline=None,
+FUZZ = settings(max_examples=examples(1500), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 #: For tests whose inputs are costly to generate (whole valid values).
-FUZZ_SLOW = settings(FUZZ, max_examples=500)
+FUZZ_SLOW = settings(FUZZ, max_examples=examples(500))
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 item_ids = st.one_of(INT64, st.text(min_size=1, max_size=12))
@@ -301,7 +302,7 @@ answers = st.tuples(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(answers)
 def test_riak_fetch_on_made_up_answers(answer: tuple[int, dict[str, str], bytes]) -> None:
     riak = riak_module()

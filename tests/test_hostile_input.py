@@ -7,21 +7,28 @@ never takes the other siblings down with it.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import math
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from timak import Timeline
 from timak.backends.base import MAX_KEY_BYTES, Backend
 from timak.backends.memory import MemoryBackend
 from timak.backends.sqlite import SQLiteBackend
 from timak.errors import (
+    ConfigError,
     CorruptValueError,
+    InvalidCursorError,
     InvalidDataError,
     InvalidItemError,
     InvalidKeyError,
@@ -82,7 +89,7 @@ valid_keys = st.text(min_size=1, max_size=MAX_KEY_BYTES).filter(
 
 
 @pytest.mark.parametrize("name", ["memory", "sqlite"])
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(key=valid_keys)
 def test_any_valid_key_round_trips(backends: dict[str, Backend], name: str, key: str) -> None:
     tl = Timeline(backends[name], bucket="generated-keys", max_items=5)
@@ -304,3 +311,168 @@ def test_a_corrupt_sibling_never_erases_the_others(
     assert tl.get("k", skip_corrupt=True) == [5, 4, 2, 1]
     assert tl.get("other") == [4]
     assert garbage in tl.connection.fetch(tl.bucket, "k").siblings
+
+
+# -- fanout and compact arguments (issue 10, defects 6 and 7) -------------------------
+
+
+@pytest.mark.parametrize("keys", ["alice:home", b"alice:home"])
+def test_fanout_refuses_one_str_of_keys(make: Callable[..., Timeline], keys: Any) -> None:
+    tl = make()
+    before = snapshot(tl)
+    with pytest.raises(InvalidKeyError, match="not one"):
+        tl.fanout(keys, "p", 1)
+    assert snapshot(tl) == before  # not ten one-letter keys
+
+
+@pytest.mark.parametrize("chunk", [0, -1, 1.5, "10", True, None])
+def test_fanout_chunk_must_be_a_positive_int(make: Callable[..., Timeline], chunk: Any) -> None:
+    tl = make()
+    with pytest.raises(ConfigError, match="chunk"):
+        tl.fanout(["a", "b"], "p", 1, chunk=chunk)
+    assert snapshot(tl) == {}
+
+
+@pytest.mark.parametrize("keys", [[5], [None], ["ok", b"bytes"], ["ok", ""], "abc"])
+def test_compact_checks_its_keys(make: Callable[..., Timeline], keys: Any) -> None:
+    tl = make()
+    tl.fanout(["ok"], 1, 1)
+    tl.fanout(["ok"], 2, 2)
+    before = snapshot(tl)
+    with pytest.raises(InvalidKeyError):
+        tl.compact(keys=keys)
+    assert snapshot(tl) == before  # "ok" was not folded either: checked first
+
+
+# -- clocks and options (issue 10, defects 4 and 8) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "clock",
+    [time.time, lambda: -5, lambda: 1.5e15, lambda: True, lambda: 2**63, lambda: None,
+     lambda: "1700000000000000", "now"],
+    ids=["time.time", "negative", "float", "bool", "too-large", "none", "str", "uncallable"],
+)
+def test_a_clock_timak_cannot_store_is_refused_up_front(
+    backend: Backend, clock: Any
+) -> None:
+    with pytest.raises(ConfigError, match="clock"):
+        Timeline(backend, clock=clock)
+
+
+def test_a_clock_that_goes_bad_later_writes_nothing(make: Callable[..., Timeline]) -> None:
+    readings = iter([1_700_000_000_000_000, 1_700_000_000_000_001, -5, 1.5])
+    tl = make(clock=lambda: next(readings))
+    tl.add("k", 1, 1)
+    before = snapshot(tl)
+    with pytest.raises(ConfigError, match="clock"):
+        tl.add("k", 2, 2)
+    with pytest.raises(ConfigError, match="clock"):
+        tl.fanout(["k", "j"], 3, 3)
+    assert snapshot(tl) == before
+    assert tl.get("k") == [1]  # what was acknowledged still reads back
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"skew_us": -1},
+        {"skew_us": 1.5},
+        {"fold_at": "x"},
+        {"fold_at": 1},
+        {"max_item_bytes": "x"},
+        {"max_item_bytes": 0},
+        {"max_value_bytes": None},
+        {"max_items": True},
+        {"max_items": 2.0},
+        {"order": "newest"},
+        {"feed": object()},
+    ],
+    ids=repr,
+)
+def test_bad_timeline_options_are_config_errors(
+    make: Callable[..., Timeline], options: dict[str, Any]
+) -> None:
+    with pytest.raises(ConfigError):
+        make(**options)
+
+
+# -- item data (issue 10, defect 9) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [msgpack.ExtType(5, b"x"), msgpack.Timestamp(1, 0), {"when": msgpack.Timestamp(0, 5)},
+     [1, [msgpack.ExtType(3, b"")]]],
+    ids=["ext", "timestamp", "nested-timestamp", "nested-ext"],
+)
+def test_msgpack_extension_types_are_refused(
+    make: Callable[..., Timeline], data: Any
+) -> None:
+    tl = make()
+    with pytest.raises(InvalidDataError, match="extension"):
+        tl.add("k", 1, 1, obj_data=data)
+    with pytest.raises(InvalidDataError, match="extension"):
+        tl.fanout(["k"], 1, 1, obj_data=data)
+    assert snapshot(tl) == {}
+
+
+# -- cursors (issue 10, defect 5) -----------------------------------------------------
+
+
+def _crafted(kind: str, *body: Any) -> str:
+    packed = msgpack.packb([kind, *body])
+    return kind + "1." + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        (5, 0, "x"),  # an int id's flag with a str id: compared at an equal score
+        (5, 1, 7),  # and the other way round
+        (math.nan, 0, 1),  # compares false with everything: an empty page
+        (math.inf, 0, 1),
+        (5, 2, 1),
+        (True, 0, 1),
+        (5, 0, 2**64 - 1),
+        (5, 1, ""),
+        (5, 0),
+        ([5], 0, 1),
+    ],
+    ids=repr,
+)
+def test_crafted_page_cursors_are_refused(make: Callable[..., Timeline], body: Any) -> None:
+    tl = make()
+    for i in range(6):
+        tl.add("k", i, 5)  # int ids at the cursor's score
+        tl.add("k", f"s{i}", 5)
+    with pytest.raises(InvalidCursorError, match="page cursor"):
+        tl.page("k", limit=2, cursor=_crafted("p", *body))
+
+
+def test_cursor_errors_say_what_is_wrong(make: Callable[..., Timeline]) -> None:
+    tl = make()
+    for i in range(4):
+        tl.add("k", i, i)
+    cursor = tl.page("k", limit=2).cursor
+    change_cursor = tl.changes("k").cursor
+    assert cursor is not None
+    cases = {
+        cursor + "AAAA": "cut short or altered",  # msgpack: "received extra data"
+        cursor[:-6]: "cut short or altered",
+        cursor[:3] + "!!" + cursor[5:]: "cut short or altered",
+        change_cursor: "got a change cursor",
+        _crafted("p", 1.0, 0): "cut short or altered",
+        "x" * 20: "not a timak page cursor",
+    }
+    for bad, said in cases.items():
+        with pytest.raises(InvalidCursorError, match=said) as raised:
+            tl.page("k", cursor=bad)
+        assert "unpack" not in str(raised.value)
+    with pytest.raises(InvalidCursorError, match="is a str"):
+        tl.page("k", cursor=5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidCursorError, match="got a page cursor"):
+        tl.changes("k", cursor)
+    for body in [(1.5, []), (5, [b"short"]), (-2, []), (5, "x")]:
+        with pytest.raises(InvalidCursorError, match="change cursor"):
+            tl.changes("k", _crafted("c", *body))

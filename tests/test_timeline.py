@@ -11,6 +11,7 @@ import pytest
 
 from timak import Timeline
 from timak.backends import Backend, connect
+from timak.backends.memory import MemoryBackend
 from timak.encoding import decode
 from timak.errors import (
     ConfigError,
@@ -18,6 +19,7 @@ from timak.errors import (
     InvalidCursorError,
     InvalidKeyError,
     InvalidScoreError,
+    UnavailableError,
     ValueTooLargeError,
 )
 from timak.scores import from_datetime
@@ -62,7 +64,7 @@ def test_timak_01_readme_example(backend: Backend) -> None:
 
 def test_max_items(backend: Backend) -> None:
     timeline = Timeline(connection=backend, max_items=3)
-    now = datetime.utcnow()
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as 0.1 used it
     for item in (1, 2, 3):
         timeline.add("test-timak", item, now)
     assert len(timeline.get("test-timak")) == 3
@@ -72,7 +74,7 @@ def test_max_items(backend: Backend) -> None:
 
 def test_delete(backend: Backend) -> None:
     timeline = Timeline(connection=backend, max_items=3)
-    now = datetime.utcnow()
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as 0.1 used it
     timeline.add("test-timak", 1, now)
     assert len(timeline.get("test-timak")) == 1
     timeline.delete("test-timak", 1, now)
@@ -352,3 +354,36 @@ def test_store_failures_surface_as_typed_errors_and_write_nothing() -> None:
     with pytest.raises(BackendTimeoutError):
         tl.fanout(["k"], "a", 1)
     assert list(backend.keys("timelines")) == []
+
+
+# -- stats count only what was stored (issue 10, defect 11) ---------------------------
+
+
+def test_fold_of_one_sibling_counts_no_fold(backend: Backend) -> None:
+    tl = Timeline(connection=backend)
+    tl.add("k", 1, 1)
+    assert tl.fold("k") == 0
+    assert tl.fold("missing") == 0
+    assert tl.stats.folds == 0
+    tl.fanout(["k"], 2, 2)
+    assert tl.fold("k") == 2
+    assert tl.stats.folds == 1
+    assert len(backend.fetch(tl.bucket, "k").siblings) == 1
+
+
+def test_compact_counts_a_fold_only_when_the_merge_was_stored() -> None:
+    backend = MemoryBackend()
+    tl = Timeline(connection=backend)
+    tl.fanout(["k", "j"], 1, 1)
+    tl.fanout(["k", "j"], 2, 2)
+    tl.add("single", 1, 1)
+    backend.fail_next(UnavailableError("down"), ops=["store"])
+    stats = tl.compact(keys=["k", "j", "single"])
+    assert (stats.keys, stats.folded, stats.siblings_merged) == (3, 1, 2)
+    assert len(backend.fetch(tl.bucket, "k").siblings) == 2  # its repair failed
+    assert len(backend.fetch(tl.bucket, "j").siblings) == 1
+    backend.fail_next(UnavailableError("down"), ops=["store"])
+    assert tl.fold("k") == 0 and tl.stats.folds == 0
+    stats = tl.compact()
+    assert (stats.keys, stats.folded) == (3, 1)
+    assert tl.stats.folds == 0  # compact counts in its own stats

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from timak.value import Record, TimelineValue, check_data, check_id, check_score, merge
 
@@ -66,14 +67,14 @@ def value_of(history: list[Record], capacity: int) -> TimelineValue:
     return value
 
 
-@settings(max_examples=3000)
+@settings(max_examples=examples(3000))
 @given(histories, histories, CAPACITY)
 def test_merge_is_commutative(h1: list[Record], h2: list[Record], k: int) -> None:
     a, b = value_of(h1, k), value_of(h2, k)
     assert merge([a, b], k) == merge([b, a], k)
 
 
-@settings(max_examples=2000)
+@settings(max_examples=examples(2000))
 @given(histories, histories, histories, CAPACITY)
 def test_merge_is_associative(
     h1: list[Record], h2: list[Record], h3: list[Record], k: int
@@ -82,7 +83,7 @@ def test_merge_is_associative(
     assert merge([merge([a, b], k), c], k) == merge([a, merge([b, c], k)], k)
 
 
-@settings(max_examples=2000)
+@settings(max_examples=examples(2000))
 @given(histories, CAPACITY)
 def test_merge_is_idempotent(h: list[Record], k: int) -> None:
     a = value_of(h, k)
@@ -90,7 +91,7 @@ def test_merge_is_idempotent(h: list[Record], k: int) -> None:
     assert merge([a], k) == a
 
 
-@settings(max_examples=3000)
+@settings(max_examples=examples(3000))
 @given(histories, CAPACITY, st.data())
 def test_any_split_of_a_history_merges_to_the_oracle(
     history: list[Record], k: int, draw: st.DataObject
@@ -106,7 +107,7 @@ def test_any_split_of_a_history_merges_to_the_oracle(
     assert dict(merged) == oracle(history, k)
 
 
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 @given(histories, CAPACITY)
 def test_tombstones_hold_slots_so_nothing_trimmed_comes_back(
     history: list[Record], k: int

@@ -3,7 +3,11 @@
 A cursor is ``KIND + "1." + base64url(msgpack([KIND, *body]))``: a plain
 string a subscriber can save anywhere. Each kind checks its own body; this
 module only seals and opens the envelope, and turns anything that is not one
-into ``InvalidCursorError``.
+into ``InvalidCursorError`` with a message that says what the cursor is (or
+is not), never a decoder's internals.
+
+Kinds: ``p`` a page cursor (``Timeline.page``), ``c`` a change cursor
+(``Timeline.changes``), ``f`` a feed cursor (``Feed.poll``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,13 @@ from .errors import InvalidCursorError
 
 __all__ = ["decode_cursor", "encode_cursor"]
 
+#: What each kind of cursor is for, to name a cursor passed to the wrong call.
+_KINDS = {
+    "p": "page cursor (from Timeline.page)",
+    "c": "change cursor (from Timeline.changes)",
+    "f": "feed cursor (from Feed.poll)",
+}
+
 
 def encode_cursor(kind: str, body: list[Any]) -> str:
     """Seal ``body`` in a cursor of ``kind`` (one letter)."""
@@ -24,20 +35,42 @@ def encode_cursor(kind: str, body: list[Any]) -> str:
     return kind + "1." + base64.urlsafe_b64encode(packed).decode().rstrip("=")
 
 
-def decode_cursor(cursor: object, kind: str, what: str = "cursor") -> list[Any]:
+def decode_cursor(cursor: object, kind: str, what: str | None = None) -> list[Any]:
     """Open a cursor of ``kind``; return ``[kind, *body]`` for the caller to check.
+
+    Raises ``InvalidCursorError`` for anything else: not a string, a cursor
+    of another kind, or one that was cut short or altered.
 
     >>> decode_cursor(encode_cursor("p", [1, "a"]), "p")
     ['p', 1, 'a']
     """
-    if not isinstance(cursor, str) or not cursor.startswith(kind + "1."):
+    what = what or _KINDS.get(kind, "cursor").split(" (")[0]
+    if not isinstance(cursor, str):
+        raise InvalidCursorError(
+            f"a {what} is a str, got {type(cursor).__name__}: {cursor!r:.80}"
+        )
+    if not cursor.startswith(kind + "1."):
+        other = _KINDS.get(cursor[:1]) if cursor[1:3] == "1." else None
+        if other is not None:
+            raise InvalidCursorError(f"expected a {what}, got a {other}: {cursor!r:.80}")
         raise InvalidCursorError(f"not a timak {what}: {cursor!r:.80}")
     text = cursor[3:]
     try:
         packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         body = msgpack.unpackb(packed, raw=False, strict_map_key=False)
-    except Exception as exc:  # base64/msgpack raise several types on bad input
-        raise InvalidCursorError(f"damaged {what} {cursor!r:.80}: {exc}") from None
+    except Exception:
+        # base64 and msgpack raise several unrelated types (ExtraData,
+        # FormatError, StackError, binascii.Error, ...), with messages about
+        # bytes that mean nothing to whoever holds the cursor.
+        body = None
     if not isinstance(body, list) or not body or body[0] != kind:
-        raise InvalidCursorError(f"damaged {what} {cursor!r:.80}")
+        raise damaged(cursor, what)
     return body
+
+
+def damaged(cursor: object, what: str) -> InvalidCursorError:
+    """The error for a cursor whose envelope opened but whose body is wrong."""
+    return InvalidCursorError(
+        f"damaged {what} {cursor!r:.80}: it was cut short or altered; pass a cursor "
+        f"exactly as timak returned it"
+    )

@@ -69,6 +69,7 @@ its timeline read shows the change.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import warnings
 import zlib
@@ -77,10 +78,18 @@ from dataclasses import dataclass
 
 from . import encoding
 from .backends import Backend, Fetched, UsesBackend
-from .cursors import decode_cursor, encode_cursor
-from .errors import ConfigError, CorruptValueError, InvalidCursorError
+from .cursors import damaged, decode_cursor, encode_cursor
+from .errors import (
+    BackendError,
+    ConfigError,
+    CorruptValueError,
+    InvalidCursorError,
+    InvalidInputError,
+    InvalidKeyError,
+)
+from .options import checked_clock, int_option, number_option
 from .timelines import Counters, KeyFeed, now_us
-from .value import Record, TimelineValue, check_key, merge
+from .value import INT64_RANGE, Record, TimelineValue, check_key, merge
 
 __all__ = [
     "CursorExpiredError",
@@ -98,6 +107,7 @@ _PRUNED_ID = "through"
 # feed key stays within the 1024 bytes every backend accepts.
 _MAX_BUCKET_IN_KEY = 960
 _LOCAL_COUNTS_MAX = 4096
+_log = logging.getLogger("timak")
 
 
 class CursorExpiredError(InvalidCursorError):
@@ -125,6 +135,7 @@ class FeedStats(Counters):
 
     written: int = 0
     folds: int = 0
+    fold_errors: int = 0
     polls: int = 0
     overflows: int = 0
     pruned: int = 0
@@ -164,38 +175,29 @@ class Feed(UsesBackend, KeyFeed):
         max_periods_per_poll: int = 30,
         clock: Callable[[], int] = now_us,
     ) -> None:
-        self.partition_us = int(partition_seconds * 1_000_000)
+        # Every option is checked before the connection is opened.
+        self.partition_us = int(number_option("partition_seconds", partition_seconds) * 1e6)
         if self.partition_us < 1000:
             raise ConfigError(
                 f"partition_seconds must be at least 0.001, got {partition_seconds!r}"
             )
-        for name, number, least in (
-            ("shards", shards, 1),
-            ("capacity", capacity, 1),
-            ("skew_us", skew_us, 0),
-            ("fold_at", fold_at, 2),
-            ("max_cursor_seen", max_cursor_seen, 0),
-        ):
-            if isinstance(number, bool) or not isinstance(number, int) or number < least:
-                raise ConfigError(f"{name} must be an int of at least {least}, got {number!r}")
-        self.retention_us = int(retention_seconds * 1_000_000)
+        self.shards = int_option("shards", shards, 1)
+        self.capacity = int_option("capacity", capacity, 1)
+        self.skew_us = int_option("skew_us", skew_us, 0)
+        self.fold_at = int_option("fold_at", fold_at, 2)
+        self.max_cursor_seen = int_option("max_cursor_seen", max_cursor_seen, 0)
+        self.retention_us = int(number_option("retention_seconds", retention_seconds) * 1e6)
         if self.retention_us <= skew_us + self.partition_us:
             raise ConfigError("retention_seconds must exceed partition_seconds plus the skew")
         # A poll must at least cover its own window (floor .. now + skew).
         least_periods = (2 * skew_us) // self.partition_us + 2
-        if max_periods_per_poll < least_periods:
-            raise ConfigError(
-                f"max_periods_per_poll must be at least {least_periods} for this skew_us"
-            )
-        self._use_backend(connection)
+        self.max_periods_per_poll = int_option(
+            "max_periods_per_poll (for this skew_us and partition_seconds)",
+            max_periods_per_poll, least_periods,
+        )
         self.bucket = check_key(bucket, "bucket")
-        self.shards = shards
-        self.capacity = capacity
-        self.skew_us = skew_us
-        self.fold_at = fold_at
-        self.max_cursor_seen = max_cursor_seen
-        self.max_periods_per_poll = max_periods_per_poll
-        self._clock = clock
+        self._clock = checked_clock(clock)
+        self._use_backend(connection)
         self.stats = FeedStats()
         # Blind writes per feed key by this process, for stores that cannot
         # count siblings. Small: only the current periods' keys matter.
@@ -206,7 +208,19 @@ class Feed(UsesBackend, KeyFeed):
 
     def written(self, bucket: str, keys: Sequence[str], arrived: int) -> None:
         """Note that ``keys`` of timeline bucket ``bucket`` were written at
-        ``arrived`` (µs, the writer's clock): one blind write per shard."""
+        ``arrived`` (µs, the writer's clock): one blind write per shard.
+
+        ``Timeline`` calls this after its own writes. Raises
+        ``InvalidInputError`` for an ``arrived`` that is not an int of µs in
+        ``[0, 2**63)`` (it would be stored and never read back) or ``keys``
+        given as one str. A failed fold of a full feed key is logged and
+        counted in ``stats.fold_errors``, never raised: the writes are stored.
+        """
+        if type(arrived) is not int or not 0 <= arrived <= INT64_RANGE[1]:
+            raise InvalidInputError(f"arrived must be an int of µs since the epoch, got "
+                                    f"{arrived!r:.40}")
+        if isinstance(keys, str | bytes):
+            raise InvalidKeyError(f"keys must be a sequence of keys, not one str: {keys!r:.60}")
         period = arrived // self.partition_us
         shards: dict[int, list[Record]] = {}
         for key in keys:
@@ -228,7 +242,14 @@ class Feed(UsesBackend, KeyFeed):
         self.stats.add(written=len(keys))
         for (feed_key, _), count in zip(entries, results, strict=True):
             if self._should_fold(feed_key, count):
-                self._fold(feed_key)
+                try:
+                    self._fold(feed_key)
+                except BackendError as exc:
+                    # The writes are stored (and so is the timeline write
+                    # that called us); folding is housekeeping that the next
+                    # write past fold_at tries again, so it must not fail them.
+                    self.stats.add(fold_errors=1)
+                    _log.warning("folding feed key %r failed: %s", feed_key, exc)
 
     def _should_fold(self, feed_key: str, count: int | None) -> bool:
         if count is None:
@@ -285,7 +306,12 @@ class Feed(UsesBackend, KeyFeed):
             (r for r in records if r.score > floor and _digest(r) not in seen),
             key=lambda r: (r.score, r.id),
         )
-        new_mark = max(mark, min(now, (last + 1) * self.partition_us + self.skew_us))
+        # Caught up to ``now``, the next poll starts at ``now - skew``. Behind,
+        # it must start right after the last period read: its floor (mark -
+        # skew) is the last microsecond of that period, because a poll
+        # reports ``arrived > floor`` and a write at the first microsecond of
+        # the next period must not fall between two polls.
+        new_mark = max(mark, min(now, (last + 1) * self.partition_us - 1 + self.skew_us))
         window = sorted(
             (r for r in records if r.score > new_mark - self.skew_us),
             key=lambda r: (r.score, r.id),
@@ -444,7 +470,7 @@ class Feed(UsesBackend, KeyFeed):
             and isinstance(body[3], list)
             and all(isinstance(d, bytes) for d in body[3])
         ):
-            raise InvalidCursorError(f"damaged feed cursor {cursor!r:.80}")
+            raise damaged(cursor, "feed cursor")
         if tag is not None and body[1] != hashlib.blake2b(
             tag.encode("utf-8"), digest_size=4
         ).digest():

@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from .backends.base import MAX_KEY_BYTES, Backend
+from .errors import BackendError, InvalidInputError
 
-__all__ = ["BackendConformance", "HOSTILE_KEYS"]
+__all__ = ["BackendConformance", "FOREIGN_CONTEXTS", "HOSTILE_KEYS"]
 
 #: Keys every backend must store and read back intact.
 HOSTILE_KEYS = [
@@ -40,6 +41,19 @@ HOSTILE_KEYS = [
     "'; DROP TABLE siblings; --",
     "x" * MAX_KEY_BYTES,
     "é" * (MAX_KEY_BYTES // 2),
+]
+
+#: Contexts that no backend's fetch returns: each backend must refuse every
+#: one with ``InvalidInputError`` (never a driver or ``TypeError``, never
+#: silently), in ``store`` and ``delete``, and change nothing.
+FOREIGN_CONTEXTS = [
+    "not a context %%%",
+    b"\x00\x01",
+    12345,
+    (1, 2),
+    frozenset({1, 2}),
+    [1, 2],
+    object(),
 ]
 
 
@@ -185,3 +199,39 @@ class BackendConformance:
         with connect() as backend:
             found = union(list(backend.fetch(bucket, "hot").siblings))
         assert found == {f"{w}.{i}" for w in range(writers) for i in range(rounds)}
+
+    @pytest.mark.parametrize("context", FOREIGN_CONTEXTS, ids=lambda c: type(c).__name__)
+    def test_foreign_contexts_are_refused(
+        self, backend: Backend, bucket: str, context: object
+    ) -> None:
+        backend.store(bucket, "k", b"one")
+        with pytest.raises(InvalidInputError):
+            backend.store(bucket, "k", b"two", context)
+        with pytest.raises(InvalidInputError):
+            backend.delete(bucket, "k", context)
+        assert list(backend.fetch(bucket, "k").siblings) == [b"one"]
+
+    def test_calls_after_close_raise_backend_error(
+        self, connect: Callable[[], Backend], bucket: str
+    ) -> None:
+        other = connect()
+        closing = connect()
+        closing.store(bucket, "k", b"one")
+        closing.close()
+        closing.close()  # twice is fine
+        calls: list[Callable[[], object]] = [
+            lambda: closing.fetch(bucket, "k"),
+            lambda: closing.store(bucket, "k", b"two"),
+            lambda: closing.store_many(bucket, [("k", b"two"), ("j", b"two")]),
+            lambda: closing.fetch_many(bucket, ["k", "j"]),
+            lambda: closing.delete(bucket, "k"),
+            lambda: list(closing.keys(bucket)),
+        ]
+        for call in calls:
+            with pytest.raises(BackendError):
+                call()
+        # Other connections to the same store are not closed with it.
+        try:
+            assert list(other.fetch(bucket, "k").siblings) == [b"one"]
+        finally:
+            other.close()

@@ -31,16 +31,19 @@ import msgpack
 
 from . import encoding
 from .backends import MAX_KEY_BYTES, Backend, Fetched, UsesBackend
-from .cursors import decode_cursor, encode_cursor
+from .cursors import damaged, decode_cursor, encode_cursor
 from .errors import (
     BackendError,
     ConfigError,
     CorruptValueError,
-    InvalidCursorError,
+    InvalidInputError,
+    InvalidKeyError,
     ValueTooLargeError,
 )
+from .options import checked_clock, int_option
 from .scores import ScoreLike, to_score, to_scores
 from .value import (
+    INT64_RANGE,
     ItemId,
     Record,
     Score,
@@ -48,6 +51,7 @@ from .value import (
     check_data,
     check_id,
     check_key,
+    check_score,
     merge,
     order_key,
 )
@@ -169,6 +173,7 @@ class _Read:
     value: TimelineValue
     fetched: Fetched
     corrupt: list[CorruptValueError]
+    repaired: bool = False  # the merge of several siblings was stored
 
 
 class Timeline(UsesBackend):
@@ -179,6 +184,13 @@ class Timeline(UsesBackend):
     ``order`` is ``"desc"`` (newest first) or ``"asc"``; it changes only the
     order results come back in: the newest ``max_items`` are always kept.
     Every timeline in a bucket must use the same ``max_items``.
+
+    Every option is checked here, before a connection is opened: a bad one
+    raises ``ConfigError`` (a bad ``bucket``, ``InvalidKeyError``). ``clock``
+    gives records their arrival time and must return an ``int`` of
+    microseconds since the epoch (``time.time`` does not: it returns float
+    seconds); it is read once here, and a reading that goes wrong later
+    raises ``ConfigError`` before anything is written.
 
     >>> from datetime import datetime
     >>> tl = Timeline(connection="memory://", max_items=3)
@@ -204,23 +216,23 @@ class Timeline(UsesBackend):
     ) -> None:
         if order not in ("desc", "asc"):
             raise ConfigError(f"order must be 'desc' or 'asc', got {order!r}")
-        if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
-            raise ConfigError(f"max_items must be an int of at least 1, got {max_items!r}")
-        if fold_at < 2:
-            raise ConfigError(f"fold_at must be at least 2, got {fold_at!r}")
-        self._use_backend(connection)
-        self.bucket = check_key(bucket, "bucket")
-        self.order = order
-        self.max_items = max_items
-        self.max_value_bytes = max_value_bytes
-        self.max_item_bytes = max_item_bytes
-        self.fold_at = fold_at
+        self.max_items = int_option("max_items", max_items, 1)
+        self.max_value_bytes = int_option("max_value_bytes", max_value_bytes, 1)
+        self.max_item_bytes = int_option("max_item_bytes", max_item_bytes, 1)
+        self.fold_at = int_option("fold_at", fold_at, 2)
         #: How far behind its cursor ``changes`` looks again: the largest
         #: disagreement between writers' clocks (plus replication delay)
         #: that still loses no change.
-        self.skew_us = skew_us
+        self.skew_us = int_option("skew_us", skew_us, 0)
+        if feed is not None and not all(
+            callable(getattr(feed, name, None)) for name in ("written", "poll", "floor")
+        ):
+            raise ConfigError(f"feed must be a timak.feed.Feed, got {feed!r:.80}")
         self.feed = feed
-        self._clock = clock
+        self._clock = checked_clock(clock)
+        self.bucket = check_key(bucket, "bucket")
+        self.order = order
+        self._use_backend(connection)
         self.stats = TimelineStats()
         self._blind_counts: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._blind_lock = threading.Lock()
@@ -287,9 +299,20 @@ class Timeline(UsesBackend):
         """Write one item to every key in ``keys``: one blind write per key, no read.
 
         Returns how many keys were written. ``progress`` is called with the
-        number written so far after each chunk. Keys that collect
-        ``fold_at`` siblings are folded (read, merged, written back).
+        number written so far after each chunk of ``chunk`` keys. Keys that
+        collect ``fold_at`` siblings are folded (read, merged, written back).
+
+        ``keys`` is an iterable of keys; one ``str`` is refused with
+        ``InvalidKeyError`` (it would be taken as one key per character), as
+        is any key that ``check_key`` refuses, before the first write.
+        ``chunk`` that is not a positive int raises ``ConfigError``.
         """
+        if isinstance(keys, str | bytes):
+            raise InvalidKeyError(
+                f"fanout takes an iterable of keys, not one {type(keys).__name__} "
+                f"({keys!r:.60}): pass [key]"
+            )
+        int_option("chunk", chunk, 1)
         record = self._record(id, score, None if deleted else obj_data, deleted=deleted)
         value = self._encode_checked(TimelineValue({record.id: record}))
         # Check every key before the first write: bad input writes nothing.
@@ -346,11 +369,16 @@ class Timeline(UsesBackend):
     def fold(self, key: str) -> int:
         """Merge the siblings under ``key`` into one; return how many were merged.
 
-        A key with a corrupt sibling is left alone (nothing is lost).
+        Returns 0, and counts no fold in ``stats.folds``, when there was
+        nothing to merge (one sibling or none) or the merge was not stored
+        (a store error, logged; the siblings stay for the next read). A key
+        with a corrupt sibling is left alone (nothing is lost).
         """
         try:
             read = self._read(check_key(key))
         except CorruptValueError:
+            return 0
+        if not read.repaired:
             return 0
         self.stats.add(folds=1)
         return len(read.fetched.siblings)
@@ -360,16 +388,25 @@ class Timeline(UsesBackend):
     ) -> CompactStats:
         """Fold every key of the bucket (or ``keys``): the sweep for keys that
         get blind writes and are rarely read. Listing every key is a full scan
-        on Cassandra and Riak: run it off-peak."""
+        on Cassandra and Riak: run it off-peak.
+
+        ``keys`` are checked before the first read, as ``fanout`` checks them
+        (``InvalidKeyError``). ``folded`` counts keys whose merge was stored,
+        not keys whose repair failed or was skipped.
+        """
+        if isinstance(keys, str | bytes):
+            raise InvalidKeyError(f"compact takes an iterable of keys, not one "
+                                  f"{type(keys).__name__} ({keys!r:.60}): pass [key]")
         stats = CompactStats()
-        for key in self.connection.keys(self.bucket) if keys is None else keys:
+        todo = self.connection.keys(self.bucket) if keys is None else [check_key(k) for k in keys]
+        for key in todo:
             stats.keys += 1
             try:
                 read = self._read(key)
             except CorruptValueError:
                 stats.corrupt += 1
                 continue
-            if len(read.fetched.siblings) > 1:
+            if read.repaired:
                 stats.folded += 1
                 stats.siblings_merged += len(read.fetched.siblings)
             if progress:
@@ -550,11 +587,11 @@ class Timeline(UsesBackend):
             error = corrupt[0]
             error.partial = merged
             raise error
-        if repair and len(fetched.siblings) > 1 and not corrupt:
-            self._repair(key, merged, fetched)
-        return _Read(merged, fetched, corrupt)
+        repaired = repair and len(fetched.siblings) > 1 and not corrupt \
+            and self._repair(key, merged, fetched)
+        return _Read(merged, fetched, corrupt, repaired)
 
-    def _repair(self, key: str, merged: TimelineValue, fetched: Fetched) -> None:
+    def _repair(self, key: str, merged: TimelineValue, fetched: Fetched) -> bool:
         data = encoding.encode(merged)
         if len(data) > self.max_value_bytes:
             warnings.warn(
@@ -563,15 +600,16 @@ class Timeline(UsesBackend):
                 RuntimeWarning,
                 stacklevel=3,
             )
-            return
+            return False
         try:
             self.connection.store(self.bucket, key, data, fetched.context)
         except BackendError as exc:
             # The read itself succeeded; a failed repair loses nothing (the
             # siblings are still there) and the next read tries again.
             _log.warning("read repair of %r failed: %s", key, exc)
-            return
+            return False
         self.stats.add(repairs=1, siblings_merged=len(fetched.siblings))
+        return True
 
     def _write(self, key: str, record: Record, raw: bool) -> list[Any]:
         # Read, merge the new record in, store with the read's context: the
@@ -608,31 +646,38 @@ def _digest(record: Record) -> bytes:
 
 
 def _decode_cursor(cursor: object, kind: str) -> Any:
+    """A page cursor's position ``(score, id kind, id)``, or a change cursor's
+    ``(mark, digests)``; ``InvalidCursorError`` for anything timak did not make."""
     body = decode_cursor(cursor, kind)
     if kind == "p" and _valid_position(body):
         return (body[1], body[2], body[3])
     if kind == "c" and _valid_change_cursor(body):
         return body[1], [bytes(d) for d in body[2]]
-    raise InvalidCursorError(f"damaged cursor {cursor!r:.80}")
+    raise damaged(cursor, "page cursor" if kind == "p" else "change cursor")
 
 
-def _valid_position(body: object) -> bool:
+def _valid_position(body: list[Any]) -> bool:
+    # [p, score, id kind, id]: the id kind is order_key's flag, 0 for an int
+    # id and 1 for a str id. A mismatched flag would make the cursor compare
+    # an int with a str at an equal score (TypeError), and a NaN score
+    # compares false with everything (a silently empty page).
+    if len(body) != 4:
+        return False
+    _, score, flag, item_id = body
+    try:
+        check_score(score)
+        check_id(item_id)
+    except InvalidInputError:
+        return False
+    return type(flag) is int and flag == (1 if isinstance(item_id, str) else 0)
+
+
+def _valid_change_cursor(body: list[Any]) -> bool:
+    # [c, mark, digests]: the mark is an arrival time (µs, -1 before any).
     return (
-        isinstance(body, list)
-        and len(body) == 4
-        and body[0] == "p"
-        and isinstance(body[1], int | float)
-        and body[2] in (0, 1)
-        and isinstance(body[3], int | str)
-    )
-
-
-def _valid_change_cursor(body: object) -> bool:
-    return (
-        isinstance(body, list)
-        and len(body) == 3
-        and body[0] == "c"
+        len(body) == 3
         and type(body[1]) is int
+        and -1 <= body[1] <= INT64_RANGE[1]
         and isinstance(body[2], list)
-        and all(isinstance(d, bytes) for d in body[2])
+        and all(isinstance(d, bytes) and len(d) == 8 for d in body[2])
     )

@@ -259,10 +259,19 @@ def check_data(data: object) -> None:
     Item data is what msgpack encodes without extension types: None, bool,
     int (64-bit), float, str, bytes, and lists/tuples and dicts of those.
     """
+    def refuse_extension(code: int, _: bytes) -> object:
+        raise ValueError(f"msgpack extension type {code} (ExtType) is not item data")
+
     try:
         # Unpack too: msgpack packs a tuple dict key that unpacks as an
         # unhashable list, and a value that cannot decode poisons its key.
-        msgpack.unpackb(msgpack.packb(data), raw=False, strict_map_key=False)
+        packed = msgpack.packb(data)
+        unpacked = msgpack.unpackb(packed, raw=False, strict_map_key=False,
+                                   ext_hook=refuse_extension, timestamp=1)
+        # ext_hook never sees msgpack.Timestamp (extension -1); unpacked as a
+        # float it no longer packs to the same bytes.
+        if msgpack.packb(unpacked) != packed:
+            raise ValueError("msgpack extension types (Timestamp) are not item data")
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidDataError(
             f"obj_data cannot be stored ({exc}); use JSON-like data: "

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult
 
-from ..errors import BackendError, ConfigError
+from ..errors import BackendError, ConfigError, InvalidInputError
 from .base import Backend, Fetched, StoreResult
 
 __all__ = ["MemoryBackend", "from_url"]
@@ -35,6 +35,15 @@ class _Store:
     ids: Iterator[int] = field(default_factory=itertools.count)
 
 
+@dataclass(frozen=True, eq=False)
+class _Context:
+    """What a fetch saw: sibling ids of one store. Carrying the store lets a
+    context from another store be refused rather than delete its ids here."""
+
+    store: _Store
+    ids: frozenset[int]
+
+
 _named_stores: dict[str, _Store] = {}
 _named_lock = threading.Lock()
 
@@ -43,6 +52,8 @@ class MemoryBackend(Backend):
     """A thread-safe dict of siblings. ``MemoryBackend(name)`` shares a store."""
 
     def __init__(self, name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise ConfigError(f"a memory store name is a str, got {name!r:.80}")
         if name is None:
             self._store = _Store()
         else:
@@ -74,20 +85,32 @@ class MemoryBackend(Backend):
             rows = self._store.rows.get((bucket, key))
             if not rows:
                 return Fetched([], None)
-            return Fetched(list(rows.values()), frozenset(rows))
+            return Fetched(list(rows.values()), _Context(self._store, frozenset(rows)))
 
     def store(
         self, bucket: str, key: str, value: bytes, context: Any = None
     ) -> StoreResult:
+        ids = self._ids(context)
         self._enter("store")
-        return self._store_locked(bucket, key, value, context)
+        return self._store_locked(bucket, key, value, ids)
+
+    def _ids(self, context: Any) -> frozenset[int]:
+        """The sibling ids ``context`` saw; ``InvalidInputError`` unless it
+        came from a fetch of this store."""
+        if context is None:
+            return frozenset()
+        if not isinstance(context, _Context) or context.store is not self._store:
+            raise InvalidInputError(
+                f"not a context from a fetch of this memory store: {context!r:.80}"
+            )
+        return context.ids
 
     def _store_locked(
-        self, bucket: str, key: str, value: bytes, context: Any
+        self, bucket: str, key: str, value: bytes, ids: frozenset[int]
     ) -> StoreResult:
         with self._store.lock:
             rows = self._store.rows.setdefault((bucket, key), {})
-            for sibling_id in context or ():
+            for sibling_id in ids:
                 rows.pop(sibling_id, None)
             rows[next(self._store.ids)] = bytes(value)
             return len(rows)
@@ -96,15 +119,16 @@ class MemoryBackend(Backend):
         self, bucket: str, entries: Iterable[tuple[str, bytes]]
     ) -> list[StoreResult]:
         self._enter("store_many")
-        return [self._store_locked(bucket, k, v, None) for k, v in entries]
+        return [self._store_locked(bucket, k, v, frozenset()) for k, v in entries]
 
     def delete(self, bucket: str, key: str, context: Any = None) -> None:
+        ids = self._ids(context)
         self._enter("delete")
         with self._store.lock:
             rows = self._store.rows.get((bucket, key))
             if rows is None:
                 return
-            for sibling_id in list(rows) if context is None else context:
+            for sibling_id in list(rows) if context is None else ids:
                 rows.pop(sibling_id, None)
             if not rows:
                 del self._store.rows[(bucket, key)]

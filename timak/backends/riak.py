@@ -82,6 +82,7 @@ from ..errors import (
     UnavailableError,
     ValueTooLargeError,
 )
+from ..options import flag_option, int_option, number_option
 from .base import Backend, Fetched, StoreResult
 
 try:
@@ -465,8 +466,24 @@ class RiakBackend(Backend):
         username: str | None = None,
         password: str | None = None,
     ) -> None:
-        if not bucket_type:
-            raise ConfigError("bucket_type must not be empty")
+        if not isinstance(host, str) or not host:
+            raise ConfigError(f"host must be a non-empty str, got {host!r:.80}")
+        int_option("port", port, 1, 65535)
+        if not isinstance(bucket_type, str) or not bucket_type:
+            raise ConfigError(f"bucket_type must be a non-empty str, got {bucket_type!r:.80}")
+        timeout = number_option("timeout", timeout, positive=True)
+        connect_timeout = number_option("connect_timeout", connect_timeout, positive=True)
+        int_option("retries", retries, 0)
+        int_option("max_connections", max_connections, 1)
+        int_option("warn_size", warn_size, 1)
+        int_option("max_size", max_size, 1)
+        int_option("count_siblings_below", count_siblings_below, 0)
+        flag_option("check_props", check_props)
+        flag_option("tls", tls)
+        for name, text in (("ca_certs", ca_certs), ("username", username),
+                           ("password", password)):
+            if text is not None and not isinstance(text, str):
+                raise ConfigError(f"{name} must be a str, got {type(text).__name__}")
         quorums = {"r": r, "pr": pr, "w": w, "dw": dw, "pw": pw}
         for name, value in quorums.items():
             if value is not None and not _QUORUM_WORD.match(str(value)):

@@ -25,10 +25,18 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, parse_qs
 
-from ..errors import BackendError, BackendTimeoutError, ConfigError, UnavailableError
+from ..errors import (
+    BackendError,
+    BackendTimeoutError,
+    ConfigError,
+    InvalidInputError,
+    UnavailableError,
+)
+from ..options import number_option
 from .base import Backend, Fetched, StoreResult
 
 __all__ = ["SQLiteBackend", "from_url"]
@@ -42,6 +50,17 @@ CREATE TABLE IF NOT EXISTS siblings (
 );
 CREATE INDEX IF NOT EXISTS siblings_by_key ON siblings (bucket, key);
 """
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What a fetch saw: row ids of one database. Naming the database lets a
+    context from another one be refused rather than delete its row ids here."""
+
+    database: str
+    ids: tuple[int, ...]
+
+
 # SQLite limits bound parameters per statement (32766 since 3.32, 999 before).
 _DELETE_CHUNK = 500
 
@@ -67,10 +86,18 @@ class SQLiteBackend(Backend):
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0,
                  synchronous: str = "normal") -> None:
+        if not isinstance(path, str | os.PathLike):
+            raise ConfigError(f"SQLite path must be a str or path, got {path!r:.80}")
         self.path = os.fspath(path)
-        if synchronous.lower() not in ("normal", "full"):
+        if not isinstance(self.path, str) or not self.path:
+            raise ConfigError(f"SQLite path must be a non-empty str, got {path!r:.80}")
+        if not isinstance(synchronous, str) or synchronous.lower() not in ("normal", "full"):
             raise ConfigError(f"synchronous must be 'normal' or 'full', got {synchronous!r}")
-        self._timeout = timeout
+        self._timeout = number_option("timeout", timeout)
+        # Contexts name their database: the file (however the path was
+        # spelled), or this backend for its private ':memory:' database.
+        self._database = (f":memory:{id(self)}" if self.path == ":memory:"
+                          else os.path.realpath(self.path))
         self._synchronous = synchronous.upper()
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -142,12 +169,29 @@ class SQLiteBackend(Backend):
             ).fetchall()
         if not rows:
             return Fetched([], None)
-        return Fetched([bytes(r[1]) for r in rows], tuple(r[0] for r in rows))
+        return Fetched(
+            [bytes(r[1]) for r in rows], _Context(self._database, tuple(r[0] for r in rows))
+        )
+
+    def _ids(self, context: Any) -> tuple[int, ...]:
+        """The row ids ``context`` saw; ``InvalidInputError`` unless it came
+        from a fetch of this database."""
+        if isinstance(context, _Context) and context.database != self._database:
+            raise InvalidInputError(
+                f"a context from a fetch of SQLite {context.database!r} cannot be used on "
+                f"{self._database!r}"
+            )
+        if not isinstance(context, _Context):
+            raise InvalidInputError(
+                f"not a context from a fetch of SQLite {self.path!r}: {context!r:.80}"
+            )
+        return context.ids
 
     def store(self, bucket: str, key: str, value: bytes, context: Any = None) -> StoreResult:
+        ids = () if context is None else self._ids(context)
         with self._write() as conn:
-            if context:
-                _delete_ids(conn, context)
+            if ids:
+                _delete_ids(conn, ids)
             return _insert(conn, bucket, key, value)
 
     def store_many(self, bucket: str, entries: Iterable[tuple[str, bytes]]) -> list[StoreResult]:
@@ -156,11 +200,12 @@ class SQLiteBackend(Backend):
             return [_insert(conn, bucket, key, value) for key, value in entries]
 
     def delete(self, bucket: str, key: str, context: Any = None) -> None:
+        ids = None if context is None else self._ids(context)
         with self._write() as conn:
-            if context is None:
+            if ids is None:
                 conn.execute("DELETE FROM siblings WHERE bucket = ? AND key = ?", (bucket, key))
             else:
-                _delete_ids(conn, context)
+                _delete_ids(conn, ids)
 
     def keys(self, bucket: str) -> Iterator[str]:
         with mapped_errors(self.path), self._shared_lock if self._shared else _nolock():

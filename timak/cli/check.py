@@ -3,7 +3,7 @@
 Runs worker processes doing random adds, deletes, read-modify-writes and
 blind fan-outs on a few hot keys, optionally SIGKILLing and restarting them,
 then reads every key and compares it with the join of every acknowledged
-write (see ``timak.check``). Prints one summary line::
+write (see ``timak._check``). Prints one summary line::
 
     checked=N lost=0 resurrected=0 nonconverged=0 crashes_survived=K fuzz_cases=F
 
@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from ..check import CheckConfig, CheckReport, check
+from .._check import CheckConfig, CheckReport, check
 from ..errors import ConfigError
 from . import store_url
 

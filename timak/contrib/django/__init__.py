@@ -54,6 +54,7 @@ from django.db.models.signals import post_delete, post_save  # type: ignore[impo
 from ...backends import connect, default_url
 from ...errors import ConfigError
 from ...feed import Feed
+from ...options import flag_option, int_option
 from ...scores import ScoreLike, to_score
 from ...timelines import Timeline
 from ...value import ItemId, Score, check_data, check_id, check_key
@@ -217,10 +218,22 @@ def register(
     A model may be registered several times (its author's timeline, read and
     written; its followers' home timelines, blind).
     """
+    if not isinstance(model, type):
+        raise ConfigError(f"register() takes a model class, got {model!r:.80}")
     if isinstance(score, str) and not hasattr(model, score):
         raise ConfigError(f"{model.__name__} has no field {score!r} to score by")
+    if not isinstance(score, str) and not callable(score):
+        raise ConfigError("score must be a field name or a callable taking a row")
     if not callable(keys):
         raise ConfigError("keys must be a callable taking a row and returning timeline keys")
+    for name, hook in (("id", id), ("data", data)):
+        if hook is not None and not callable(hook):
+            raise ConfigError(f"{name} must be a callable taking a row, or None")
+    if timeline is not None and not isinstance(timeline, Timeline) and not callable(timeline):
+        raise ConfigError("timeline must be a Timeline, a callable returning one, or None")
+    for name, flag in (("blind", blind), ("robust", robust), ("updates", updates)):
+        flag_option(name, flag)
+    int_option("chunk", chunk, 1)
     registration = Registration(
         model=model, keys=keys, score=score, id=id, data=data, timeline=timeline,
         blind=blind, robust=robust, updates=updates, chunk=chunk,
@@ -267,13 +280,16 @@ def settings_timeline() -> Timeline:
             unknown = set(config) - {"URL", "BUCKET", "MAX_ITEMS", "FEED", "OPTIONS"}
             if unknown:
                 raise ConfigError(f"unknown TIMAK setting(s): {', '.join(sorted(unknown))}")
+            options = config.get("OPTIONS", {})
+            if not isinstance(options, dict):
+                raise ConfigError("TIMAK['OPTIONS'] must be a dict of Timeline options")
             backend = connect(config.get("URL") or default_url())
             _settings_timeline = Timeline(
                 backend,
                 config.get("BUCKET", "timelines"),
                 max_items=config.get("MAX_ITEMS", 1000),
                 feed=Feed(backend) if config.get("FEED") else None,
-                **config.get("OPTIONS", {}),
+                **options,
             )
         return _settings_timeline
 
