@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -252,11 +253,15 @@ def test_a_missing_redis_server_skips_the_peer_in_one_line(tmp_path: Path) -> No
     assert "redis-server not found" in environment["peer_skipped"]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
+                         ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_an_interrupted_run_stops_its_redis_server(tmp_path: Path, signum: int) -> None:
-    """Ctrl-C (SIGINT) or SIGTERM mid-run: the redis-server the run started
-    is gone afterwards (a wrapper records its pid, then execs the server)."""
+    """Ctrl-C (SIGINT), SIGTERM or SIGKILL mid-run: the redis-server the run
+    started is gone afterwards (a wrapper records its pid, then execs the
+    server). SIGKILL runs no cleanup: the kernel stops it (Linux only)."""
     _redis_or_skip()
+    if signum == signal.SIGKILL and not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux-only")
     real = shutil.which("redis-server") or "/usr/bin/redis-server"
     pidfile, wrapper = tmp_path / "redis.pid", tmp_path / "redis-server"
     wrapper.write_text(f'#!/bin/sh\necho $$ > "{pidfile}"\nexec "{real}" "$@"\n')
@@ -280,6 +285,12 @@ def test_an_interrupted_run_stops_its_redis_server(tmp_path: Path, signum: int) 
             run.wait()
         if run.stderr is not None:
             run.stderr.close()
+    for _ in range(100):  # the kernel's SIGTERM and the shutdown take a moment
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 

@@ -14,7 +14,8 @@ sorted set per timeline, each member the item inline as compact JSON
 persistence off (``--save '' --appendonly no``, in a temporary directory), in
 its own session so a Ctrl-C in the terminal reaches only the benchmark, and
 stops it on the way out however the block ends (``SHUTDOWN NOSAVE``, then
-terminate, then kill). ``PeerUnavailable`` says why there is no peer.
+terminate, then kill); on Linux the kernel also stops it if the benchmark
+process is killed outright (``PR_SET_PDEATHSIG``). ``PeerUnavailable`` says why there is no peer.
 ``$TIMAK_BENCH_REDIS_SERVER`` names the redis-server binary to use instead
 of the one on ``PATH`` (or Debian's ``/usr/bin/redis-server``).
 """
@@ -22,11 +23,14 @@ of the one on ``PATH`` (or Debian's ``/usr/bin/redis-server``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -37,6 +41,7 @@ from .data import chunks, redis_member, score
 __all__ = ["PeerUnavailable", "RedisPeer", "running_redis"]
 
 _START_TIMEOUT_S = 10.0
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class PeerUnavailable(Exception):
@@ -126,6 +131,7 @@ def running_redis(executable: str | None = None) -> Iterator[RedisPeer]:
              "--appendonly", "no", "--dir", workdir, "--daemonize", "no",
              "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         try:
             client = redis.Redis(host="127.0.0.1", port=port)
@@ -133,6 +139,15 @@ def running_redis(executable: str | None = None) -> Iterator[RedisPeer]:
             yield RedisPeer(client, process, port)
         finally:
             _stop(process, port)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, have the kernel send SIGTERM to
+    the server when the benchmark process dies however it dies (SIGKILL, a
+    killed test run), when no ``finally`` runs. Elsewhere, nothing."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_until_up(client: Any, process: subprocess.Popen[bytes]) -> None:
