@@ -1,65 +1,126 @@
-"""The command line: conventions (--help, exit codes, TIMAK_URL) and the demo."""
+"""The command line, run as a user runs it: ``python -m timak ...`` in a
+subprocess, checking exit codes, output shape and messages."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import queue
+import re
+import shlex
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from timak.cli import main
+from timak import Timeline
+from timak.backends import connect
+from timak.cli import build_parser, main
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "timak", *args],
         capture_output=True,
         text=True,
         timeout=300,
+        input=stdin,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
     )
 
 
-def test_help_lists_the_commands() -> None:
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/cli.db"
+
+
+def strict_json(line: str) -> Any:
+    """Parse ``line`` as JSON, refusing the NaN/Infinity that Python accepts."""
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+    return json.loads(line, parse_constant=refuse)
+
+
+def leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+                 ) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every parser of the command line with the words that reach it."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from leaf_parsers(sub, (*path, name))
+
+
+# -- conventions: help, global options, exit codes ---------------------------
+
+
+def test_help_lists_the_commands_and_exit_codes() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in (
-        "add",
-        "get",
-        "delete",
-        "demo",
-        "compact",
-        "watch",
-        "cassandra",
-        "riak",
-        "bench",
-        "check",
-    ):
+    for command in ("add", "get", "delete", "demo", "compact", "watch", "cassandra", "riak",
+                    "bench", "check"):
         assert command in result.stdout
+    for code in ("0", "1", "2", "3", "130"):
+        assert re.search(rf"^\s+{code}\s+\w", result.stdout, re.MULTILINE), code
+
+
+def test_every_command_has_help_for_every_option_and_no_markup() -> None:
+    for path, parser in leaf_parsers(build_parser()):
+        text = parser.format_help()
+        assert "``" not in text, path
+        assert "::\n" not in text, path
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help, f"timak {' '.join(path)}: {action.dest} has no help"
+
+
+def test_help_runs_for_every_command() -> None:
+    for path, _ in leaf_parsers(build_parser()):
+        with pytest.raises(SystemExit) as exit_:
+            main([*path, "--help"])
+        assert exit_.value.code == 0, path
+
+
+def test_url_is_accepted_before_and_after_every_command() -> None:
+    parser = build_parser()
+    for path, sub in leaf_parsers(parser):
+        if not path:
+            continue
+        positionals = [a for a in sub._actions if not a.option_strings and a.required
+                       and not isinstance(a, argparse._SubParsersAction)]
+        fill = ["x"] * len(positionals)
+        after = parser.parse_args([*path, *fill, "--url", "memory://after"])
+        before = parser.parse_args(["--url", "memory://before", *path, *fill])
+        assert after.url == "memory://after", path
+        assert before.url == "memory://before", path
+
+
+def test_url_after_the_command_is_used(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/after.db"
+    assert run("add", "k", "a", "1", "--url", url).returncode == 0
+    assert run("get", "k", "--json", "--url", url).stdout.count('"id": "a"') == 1
+    assert (tmp_path / "after.db").exists()
 
 
 def test_no_command_is_a_usage_error() -> None:
     assert run().returncode == 2
 
 
-def test_add_get_delete_through_timak_url(tmp_path: Path) -> None:
-    env = {"TIMAK_URL": f"sqlite:///{tmp_path}/cli.db"}
-    assert run("add", "k", "a", "1", env=env).stdout.split() == ["a"]
-    added = run("add", "k", "b", "2024-01-01T00:00:00Z", "--data", '{"x": 1}', env=env)
-    assert added.returncode == 0 and added.stdout.splitlines() == ['{"x": 1}', "a"]
-    got = run("get", "k", "--json", env=env)
-    assert [json.loads(line)["id"] for line in got.stdout.splitlines()] == ["b", "a"]
-    assert run("delete", "k", "b", env=env).stdout.split() == ["a"]
-    assert run("get", "k", env=env).stdout.split() == ["a"]
-
-
-def test_url_flag_beats_timak_url(tmp_path: Path) -> None:
+def test_timak_url_is_the_default_store_and_url_beats_it(tmp_path: Path) -> None:
     env = {"TIMAK_URL": f"sqlite:///{tmp_path}/env.db"}
-    run("--url", f"sqlite:///{tmp_path}/flag.db", "add", "k", "a", "1", env=env)
-    assert (tmp_path / "flag.db").exists() and not (tmp_path / "env.db").exists()
+    assert run("add", "k", "a", "1", env=env).returncode == 0
+    assert (tmp_path / "env.db").exists()
+    run("--url", f"sqlite:///{tmp_path}/flag.db", "add", "k", "b", "1", env=env)
+    assert (tmp_path / "flag.db").exists()
+    assert "b" not in run("get", "k", env=env).stdout.split()
 
 
 @pytest.mark.parametrize(
@@ -72,55 +133,289 @@ def test_url_flag_beats_timak_url(tmp_path: Path) -> None:
         ["add", "k", "x", "1", "--int-id"],
         ["--url", "bogus://x", "get", "k"],
         ["add", "k", "a", "1", "--max-items", "0"],
+        ["get", "k", "--cursor", "not-a-cursor"],
     ],
 )
 def test_bad_input_exits_2_with_a_message(
     args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--url", "memory://", *args] if args[0] != "--url" else args) == 2
-    assert capsys.readouterr().err.startswith("timak: ")
+    try:
+        code = main(["--url", "memory://", *args] if args[0] != "--url" else args)
+    except SystemExit as exited:  # refused by argparse itself
+        code = exited.code  # type: ignore[assignment]
+    assert code == 2
+    assert "timak" in capsys.readouterr().err
 
 
-def test_unreachable_store_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--url", f"sqlite:///{tmp_path}/no/such/dir.db", "get", "k"]) == 3
-    assert "unavailable" in capsys.readouterr().err
+def test_unreachable_store_exits_3(tmp_path: Path) -> None:
+    result = run("--url", f"sqlite:///{tmp_path}/no/such/dir.db", "get", "k")
+    assert result.returncode == 3
+    assert "store unavailable" in result.stderr
 
 
-def test_compact_folds_siblings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from timak import Timeline
+def test_corrupt_value_exits_1(url: str) -> None:
+    with connect(url) as backend:
+        backend.store("timelines", "k", b"\x00not timak")
+    result = run("--url", url, "get", "k")
+    assert result.returncode == 1
+    assert "CorruptValueError" in result.stderr
 
-    url = f"sqlite:///{tmp_path}/c.db"
+
+# -- get: columns, scores, JSON, paging --------------------------------------
+
+
+def test_get_prints_id_score_and_data_in_columns(url: str) -> None:
+    run("--url", url, "add", "k", "42", "1")
+    run("--url", url, "add", "k", "post-1", "2024-05-01T12:00:00Z", "--data", '{"n": 42}')
+    run("--url", url, "add", "k", "p 2", "7.5", "--data", "42")
+    lines = run("--url", url, "get", "k").stdout.splitlines()
+    assert lines[0].split() == ["ID", "SCORE", "DATA"]
+    rows = [re.split(r"\s{2,}", line) for line in lines[1:]]
+    assert rows == [
+        ["post-1", "2024-05-01T12:00:00.000000Z", '{"n": 42}'],
+        ['"p 2"', "7.5", "42"],  # data 42 is in the data column, not taken for an id
+        ["42", "1", "-"],
+    ]
+    # Every column starts at the same place on every line.
+    assert len({line.index(row[1]) for line, row in zip(lines[1:], rows, strict=True)}) == 1
+
+
+def test_score_modes(url: str) -> None:
+    run("--url", url, "add", "k", "a", "2024-05-01T12:00:00Z")
+    run("--url", url, "add", "k", "b", "86400000000")  # 1970-01-02 in µs, or a count
+    def scores(*mode: str) -> list[str]:
+        out = run("--url", url, "get", "k", "--no-header", *mode).stdout
+        return [re.split(r"\s{2,}", line)[1] for line in out.splitlines()]
+    assert scores() == ["2024-05-01T12:00:00.000000Z", "86400000000"]
+    assert scores("--scores", "raw") == ["1714564800000000", "86400000000"]
+    assert scores("--scores", "iso") == ["2024-05-01T12:00:00.000000Z",
+                                         "1970-01-02T00:00:00.000000Z"]
+
+
+def test_json_is_one_valid_object_per_item_with_raw_and_iso_scores(url: str) -> None:
+    with Timeline(url) as tl:  # a Python writer may store non-finite floats
+        tl.add("k", "weird", 1, {"x": float("nan"), "y": [float("-inf")], "b": b"\x00"})
+        tl.add("k", "when", "2024-05-01T12:00:00Z", {"text": "hi"})
+    lines = run("--url", url, "get", "k", "--json").stdout.splitlines()
+    items = [strict_json(line) for line in lines]
+    assert items == [
+        {"id": "when", "score": 1714564800000000, "datetime": "2024-05-01T12:00:00.000000Z",
+         "data": {"text": "hi"}},
+        {"id": "weird", "score": 1, "datetime": None,
+         "data": {"x": "NaN", "y": ["-Infinity"], "b": {"base64": "AA=="}}},
+    ]
+
+
+@pytest.mark.parametrize("data", ["NaN", "Infinity", "-Infinity", '{"x": NaN}'])
+def test_non_finite_data_is_refused(url: str, data: str) -> None:
+    result = run("--url", url, "add", "k", "a", "1", "--data", data)
+    assert result.returncode == 2
+    assert "not valid JSON" in result.stderr
+    assert run("--url", url, "get", "k").stdout == ""  # nothing was written
+
+
+def test_paging_with_cursors_skips_deleted_items(url: str) -> None:
+    for n in range(7):
+        run("--url", url, "add", "k", f"i{n}", str(n))
+    run("--url", url, "delete", "k", "i5")
+    run("--url", url, "delete", "k", "i4")
+    seen, command = [], ["get", "k", "--limit", "2", "--no-header"]
+    pages = 0
+    while command:
+        result = run("--url", url, *command)
+        assert result.returncode == 0
+        page = [line.split()[0] for line in result.stdout.splitlines()]
+        seen.append(page)
+        pages += 1
+        match = re.search(r"next page: (.*)", result.stderr)
+        command = shlex.split(match.group(1))[1:] if match else []
+        assert pages < 10
+    assert seen == [["i6", "i3"], ["i2", "i1"], ["i0"]]
+
+
+@pytest.mark.parametrize("limit", ["-1", "0", "two"])
+def test_bad_limit_exits_2(url: str, limit: str) -> None:
+    result = run("--url", url, "get", "k", "--limit", limit)
+    assert result.returncode == 2
+    assert "--limit" in result.stderr
+
+
+# -- add and delete: what changed ------------------------------------------
+
+
+def test_add_and_delete_print_what_changed_and_the_count(url: str) -> None:
+    assert run("--url", url, "add", "k", "a", "1").stdout == (
+        "added a at 1 to k (k now holds 1 item)\n")
+    assert run("--url", url, "add", "k", "b", "2").stdout == (
+        "added b at 2 to k (k now holds 2 items)\n")
+    assert run("--url", url, "add", "k", "b", "1").stdout == (  # an older score loses
+        "not added: k keeps b visible at 2, which wins by score (k now holds 2 items)\n")
+    assert run("--url", url, "delete", "k", "a").stdout == (
+        "deleted a at 1 from k (k now holds 1 item)\n")
+    absent = run("--url", url, "delete", "k", "zz")
+    assert absent.returncode == 0
+    assert absent.stdout == "no item zz on k: nothing deleted (k now holds 1 item)\n"
+    changed = strict_json(run("--url", url, "add", "k", "c", "3", "--json").stdout)
+    assert changed["applied"] is True and changed["count"] == 2 and changed["id"] == "c"
+
+
+def test_print_timeline_keeps_the_old_output(url: str) -> None:
+    run("--url", url, "add", "k", "a", "1")
+    lines = run("--url", url, "add", "k", "b", "2", "--print-timeline").stdout.splitlines()
+    assert lines[0].startswith("added b")
+    assert [line.split()[0] for line in lines[1:]] == ["ID", "b", "a"]
+
+
+# -- --data from a file or stdin, and size limits ----------------------------
+
+
+def test_data_from_a_file_and_from_stdin(url: str, tmp_path: Path) -> None:
+    (tmp_path / "d.json").write_text('{"from": "file"}')
+    assert run("--url", url, "add", "k", "f", "1", "--data", f"@{tmp_path}/d.json"
+               ).returncode == 0
+    assert run("--url", url, "add", "k", "s", "2", "--data", "-", stdin='["stdin"]'
+               ).returncode == 0
+    items = [strict_json(line) for line in
+             run("--url", url, "get", "k", "--json").stdout.splitlines()]
+    assert [(i["id"], i["data"]) for i in items] == [("s", ["stdin"]), ("f", {"from": "file"})]
+    missing = run("--url", url, "add", "k", "m", "3", "--data", f"@{tmp_path}/nope.json")
+    assert missing.returncode == 2 and "nope.json" in missing.stderr
+
+
+def test_large_data_from_a_file_with_raised_limits(url: str, tmp_path: Path) -> None:
+    big = {"blob": "x" * 5_000_000}  # over the OS limit for one argument
+    (tmp_path / "big.json").write_text(json.dumps(big))
+    refused = run("--url", url, "add", "k", "big", "1", "--data", f"@{tmp_path}/big.json")
+    assert refused.returncode == 2
+    assert "--max-item-bytes" in refused.stderr
+    assert run("--url", url, "add", "k", "big", "1", "--data", f"@{tmp_path}/big.json",
+               "--max-item-bytes", "8MB").returncode == 0
+    got = strict_json(run("--url", url, "get", "k", "--json").stdout)
+    assert got["data"] == big
+
+
+# -- negative scores -----------------------------------------------------------
+
+
+def test_negative_scores_are_positional(url: str) -> None:
+    for item, score in (("a", "-1e5"), ("b", "-5"), ("c", "-.5"), ("d", "-2.5E+3")):
+        result = run("--url", url, "add", "k", item, score)
+        assert result.returncode == 0, result.stderr
+    delete = run("--url", url, "delete", "k", "b", "-5")
+    assert delete.returncode == 0 and delete.stdout.startswith("deleted b at -5 ")
+    items = [strict_json(line) for line in
+             run("--url", url, "get", "k", "--json").stdout.splitlines()]
+    assert [(i["id"], i["score"]) for i in items] == [("c", -0.5), ("d", -2500.0),
+                                                       ("a", -100000.0)]
+
+
+@pytest.mark.parametrize("score", ["-inf", "-Infinity", "inf", "-nan"])
+def test_non_finite_scores_are_refused_clearly(url: str, score: str) -> None:
+    result = run("--url", url, "add", "k", "a", score)
+    assert result.returncode == 2
+    assert "not a finite number" in result.stderr
+    assert "usage:" not in result.stderr
+
+
+def test_an_odd_negative_token_gets_the_double_dash_hint(url: str) -> None:
+    result = run("--url", url, "add", "k", "a", "-5x")
+    assert result.returncode == 2
+    assert "put `--` before it" in result.stderr
+
+
+# -- messages ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("written", ["sqlite://", "riak://", "sqlite:///x.db?bogus=1"])
+def test_url_errors_echo_the_url_as_written(written: str) -> None:
+    result = run("--url", written, "get", "k")
+    assert result.returncode == 2
+    assert repr(written) in result.stderr
+
+
+def test_consistency_error_names_the_option_written() -> None:
+    pytest.importorskip("cassandra", reason="the cassandra:// parser needs timak[cassandra]")
+    result = run("--url", "cassandra://h/ks?consistency=BOGUS", "cassandra", "schema")
+    assert result.returncode == 2
+    assert "option consistency='BOGUS'" in result.stderr
+    assert "read_consistency" not in result.stderr
+
+
+# -- compact ---------------------------------------------------------------
+
+
+def test_compact_folds_siblings(url: str) -> None:
     tl = Timeline(connection=url, fold_at=100)
     for i in range(5):
         tl.fanout(["a", "b"], i, i)
-    assert main(["--url", url, "compact"]) == 0
-    assert "keys=2 folded=2 siblings_merged=10" in capsys.readouterr().out
+    result = run("--url", url, "compact")
+    assert result.returncode == 0
+    assert "keys=2 folded=2 siblings_merged=10 corrupt=0" in result.stdout
     assert len(tl.connection.fetch("timelines", "a").siblings) == 1
+    tl.close()
 
 
-def test_demo_runs_and_checks(tmp_path: Path) -> None:
-    result = run(
-        "demo",
-        "--users",
-        "40",
-        "--follows",
-        "8",
-        "--posts",
-        "3",
-        "--writers",
-        "3",
-        env={"TIMAK_URL": ""},
-    )
+# -- check -----------------------------------------------------------------
+
+
+def test_check_without_url_uses_a_temporary_store_and_explains_figures(tmp_path: Path) -> None:
+    result = run("check", "--workers", "2", "--ops", "30", env={"TIMAK_URL": ""}, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    store = re.search(r"^store: sqlite:///(\S+) \(a temporary SQLite file", result.stdout,
+                      re.MULTILINE)
+    assert store is not None, result.stdout
+    assert not Path(store.group(1)).exists()  # removed afterwards
+    assert not Path(store.group(1)).parent.exists()
+    assert list(tmp_path.iterdir()) == []  # and nothing written where it ran
+    legend = result.stdout[result.stdout.index("what the figures mean"):]
+    figures = set(re.findall(r"([a-z_?]+)=", result.stdout))
+    assert figures >= {"checked", "lost", "fuzz_cases", "fuzz", "siblings_left", "ok", "add"}
+    for name in figures | {"outcomes", "acked"}:
+        assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", legend), f"{name} unexplained"
+
+
+def test_check_on_a_named_store_removes_its_keys(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/named.db"
+    result = run("--url", url, "check", "--workers", "2", "--ops", "20")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"store: {url}\n" in result.stdout
+    with sqlite3.connect(tmp_path / "named.db") as db:
+        assert db.execute("SELECT count(*) FROM siblings").fetchone()[0] == 0
+
+
+# -- demo --------------------------------------------------------------------
+
+
+def test_demo_runs_and_checks() -> None:
+    result = run("demo", "--users", "40", "--follows", "8", "--posts", "3", "--writers", "3",
+                 env={"TIMAK_URL": ""})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "nothing lost" in result.stdout
-    assert "siblings merged" in result.stdout
     assert "items written" in result.stdout
+    found = re.search(r"siblings found\s+\d+ on 40 home timelines \((\d+) on the \d+ that "
+                      r"held more than one\)", result.stdout)
+    merged = re.search(r"siblings merged (\d+) by read repair", result.stdout)
+    assert found and merged, result.stdout
+    assert found.group(1) == merged.group(1)  # the two figures agree
+
+
+def test_demo_progress_counts_every_writer() -> None:
+    """Each writer reports its progress as it goes, not only writer 0."""
+    from timak.cli.demo import Network, _writer
+
+    net = Network.make(30, 4, 6, seed=1)
+    reports: queue.Queue[int | None] = queue.Queue()
+    _writer("memory://", "demo", net, 1, 4, 50, reports)
+    got = []
+    while (item := reports.get_nowait()) is not None:
+        got.append(item)
+    mine = [p for n, p in enumerate(net.posts) if n % 4 == 1]
+    assert sum(got) == sum(len(net.followers[a]) + 1 for a, _, _ in mine)
+    assert len(got) >= len(mine) // 16  # reported along the way
 
 
 def test_demo_check_catches_loss(tmp_path: Path) -> None:
     """The demo's check can fail: a store that silently drops writes to one key."""
-    import sqlite3
-
     from timak.backends.sqlite import SQLiteBackend
     from timak.cli.demo import Network, run_demo
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -33,9 +33,10 @@ from django.core.management import call_command  # noqa: E402
 from django.core.management.base import CommandError  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
-from django_app.models import Person, Post  # noqa: E402
+from django_app.models import Follow, Person, Post  # noqa: E402
 
 from timak import Timeline  # noqa: E402
+from timak.activity import Activity, Feeds  # noqa: E402
 from timak.backends.memory import MemoryBackend  # noqa: E402
 from timak.contrib.django import (  # noqa: E402
     register,
@@ -43,7 +44,19 @@ from timak.contrib.django import (  # noqa: E402
     settings_timeline,
     unregister,
 )
-from timak.errors import ConfigError, InvalidDataError, UnavailableError  # noqa: E402
+from timak.contrib.django.activity import (  # noqa: E402
+    activity_rows,
+    connect_follow_model,
+    connect_follows,
+    register_activities,
+    timeline_rows,
+)
+from timak.errors import (  # noqa: E402
+    ConfigError,
+    InvalidActivityError,
+    InvalidDataError,
+    UnavailableError,
+)
 from timak.scores import from_datetime  # noqa: E402
 
 WHEN = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
@@ -51,6 +64,9 @@ WHEN = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
 
 class Boom(Exception):
     pass
+
+
+DISCONNECT: list[Callable[[], None]] = []
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -62,6 +78,10 @@ def tables() -> None:
 def clean() -> Iterator[None]:
     yield
     unregister()
+    for disconnect in DISCONNECT:
+        disconnect()
+    DISCONNECT.clear()
+    Follow.objects.all().delete()
     Post.objects.all().delete()
     Person.objects.all().delete()
 
@@ -273,5 +293,140 @@ def test_backfill_refuses_unknown_or_unregistered_models() -> None:
         call_command("timak_backfill", "django_app.Person", stdout=io.StringIO())
     with pytest.raises(CommandError, match="no model"):
         call_command("timak_backfill", "django_app.Nope", stdout=io.StringIO())
+    with pytest.raises(CommandError, match=r"app_label\.ModelName.*did you mean django_app\.Post"):
+        call_command("timak_backfill", "Post", stdout=io.StringIO())  # no app label
     with pytest.raises(CommandError, match="--batch"):
         call_command("timak_backfill", "django_app.Post", "--batch", "0")
+
+
+# -- activity feeds: follows, unfollows, deletes, pages of rows -------------------
+
+
+def followers_of(actor: object) -> list[int]:
+    return list(Person.objects.filter(follows=actor).values_list("pk", flat=True))
+
+
+def post_activity(post: Post) -> Activity:
+    return Activity(post.author_id, "post", post.pk, time=post.created_at)
+
+
+@pytest.fixture
+def feeds() -> Feeds:
+    made = Feeds(MemoryBackend(), followers=followers_of)
+    DISCONNECT.append(register_activities(Post, feeds=made, activity=post_activity))
+    DISCONNECT.append(connect_follows(Person.follows, feeds=lambda: made, copy_limit=2))
+    return made
+
+
+def home(feeds: Feeds, person: Person) -> list[object]:
+    return [a.object for a in feeds.read("home", person.pk).activities]
+
+
+def test_follow_and_unfollow_through_the_m2m(feeds: Feeds) -> None:
+    alice, bob, carol = (Person.objects.create(name=n) for n in ("alice", "bob", "carol"))
+    posts = [Post.objects.create(author=alice, text=str(i), created_at=WHEN + timedelta(i))
+             for i in range(3)]
+    with transaction.atomic():
+        bob.follows.add(alice)
+        assert home(feeds, bob) == []  # not committed yet
+    assert home(feeds, bob) == [posts[2].pk, posts[1].pk]  # copy_limit=2
+    new = Post.objects.create(author=alice, text="new", created_at=WHEN + timedelta(5))
+    assert home(feeds, bob)[0] == new.pk
+    # The other direction of the m2m: alice.followers.add(carol).
+    alice.followers.add(carol)
+    assert home(feeds, carol) == [new.pk, posts[2].pk]
+    bob.follows.remove(alice)
+    assert home(feeds, bob) == []
+    with pytest.raises(Boom), transaction.atomic():
+        alice.followers.clear()
+        raise Boom
+    assert home(feeds, carol) == [new.pk, posts[2].pk]  # rolled back: nothing removed
+    alice.followers.clear()
+    assert home(feeds, carol) == []
+    carol.follows.add(alice)
+    carol.follows.clear()
+    assert home(feeds, carol) == []
+    assert feeds.count("user", alice.pk) == 4
+
+
+def test_a_post_deleted_after_an_unfollow_leaves_nothing_behind(feeds: Feeds) -> None:
+    alice, bob = Person.objects.create(name="alice"), Person.objects.create(name="bob")
+    bob.follows.add(alice)
+    post = Post.objects.create(author=alice, text="x", created_at=WHEN)
+    assert home(feeds, bob) == [post.pk]
+    bob.follows.remove(alice)
+    post.delete()
+    assert home(feeds, bob) == []
+    assert feeds.read("user", alice.pk).activities == []
+    records = feeds.timeline("home").get(str(bob.pk), raw=True)
+    assert [r.deleted for r in records] == [True]
+
+
+def test_a_follow_model_drives_follows(feeds: Feeds) -> None:
+    DISCONNECT.pop()()  # this app keeps its graph as Follow rows instead
+    made = Feeds(feeds.connection, followers=lambda actor: list(
+        Follow.objects.filter(target=actor).values_list("follower_id", flat=True)))
+    DISCONNECT.append(connect_follow_model(
+        Follow, feeds=made, follower="follower_id", target=lambda f: f.target_id))
+    alice, bob = Person.objects.create(name="alice"), Person.objects.create(name="bob")
+    post = Post.objects.create(author=alice, text="x", created_at=WHEN)
+    edge = Follow.objects.create(follower=bob, target=alice)
+    assert home(made, bob) == [post.pk]
+    edge.delete()
+    assert home(made, bob) == []
+
+
+def test_an_activity_that_cannot_be_built_fails_the_save() -> None:
+    made = Feeds(MemoryBackend(), followers=followers_of)
+    DISCONNECT.append(register_activities(
+        Post, feeds=made, activity=lambda p: Activity(p.author_id, p.text)))
+    alice = Person.objects.create(name="alice")
+    with pytest.raises(InvalidActivityError), transaction.atomic():
+        Post.objects.create(author=alice, text="", created_at=WHEN)  # no verb
+    assert not Post.objects.exists()
+    with pytest.raises(ConfigError, match="ManyToManyField"):
+        connect_follows(Post.author, feeds=made)
+
+
+def test_pages_of_rows_skip_deleted_rows_and_are_never_short(feeds: Feeds) -> None:
+    alice, bob = Person.objects.create(name="alice"), Person.objects.create(name="bob")
+    bob.follows.add(alice)
+    posts = [Post.objects.create(author=alice, text=str(i), created_at=WHEN + timedelta(i))
+             for i in range(7)]
+    # Rows deleted behind the signals' back (raw SQL sends no post_delete)
+    # leave their ids on the feed.
+    Post.objects.filter(pk__in=[posts[5].pk, posts[4].pk, posts[1].pk])._raw_delete("default")
+    first = activity_rows(feeds, "home", bob.pk, Post, limit=3)
+    assert [p.text for p in first.rows] == ["6", "3", "2"]
+    second = activity_rows(feeds, "home", bob.pk, Post.objects.all(), limit=3,
+                           cursor=first.cursor)
+    assert ([p.text for p in second.rows], second.cursor) == (["0"], None)
+    # The same for a plain timeline written by register().
+    tl = Timeline(MemoryBackend())
+    for post in posts:
+        tl.add("k", post.pk, post.created_at)
+    tl.delete("k", posts[6].pk)
+    page = timeline_rows(tl, "k", Post, limit=2)
+    assert [p.text for p in page.rows] == ["3", "2"]
+    rest = timeline_rows(tl, "k", Post, limit=5, cursor=page.cursor)
+    assert ([p.text for p in rest.rows], rest.cursor) == (["0"], None)
+    with pytest.raises(ConfigError):
+        timeline_rows(tl, "k", Post, limit=0)
+
+
+def test_failed_follow_writes_raise_or_are_logged(
+    feeds: Feeds, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice, bob = Person.objects.create(name="alice"), Person.objects.create(name="bob")
+    Post.objects.create(author=alice, text="x", created_at=WHEN)
+    assert isinstance(feeds.connection, MemoryBackend)
+    feeds.connection.fail_next(UnavailableError("down"))
+    with pytest.raises(UnavailableError):
+        bob.follows.add(alice)
+    assert bob.follows.count() == 1  # committed; following again is safe
+    DISCONNECT.pop()()
+    DISCONNECT.append(connect_follows(Person.follows, feeds=feeds, robust=True))
+    feeds.connection.fail_next(UnavailableError("down"))
+    with caplog.at_level(logging.ERROR, logger="timak.contrib.django"):
+        bob.follows.remove(alice)
+    assert "could not unfollow 1 pair(s)" in caplog.text

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import doctest
 import importlib
+import os
 import pkgutil
+import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import timak
+from timak.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
@@ -62,7 +69,7 @@ def test_layers_import_downward_only() -> None:
     layer = {
         "value": 1, "encoding": 1, "scores": 1, "cursors": 1, "options": 1, "errors": 0,
         "backends": 2, "timelines": 3, "testing": 3,
-        "feed": 4, "cli": 4, "contrib": 4, "_bench": 4, "_check": 4,
+        "feed": 4, "activity": 4, "cli": 4, "contrib": 4, "_bench": 4, "_check": 4,
     }
     for path in (ROOT / "timak").rglob("*.py"):
         rel = path.relative_to(ROOT / "timak").with_suffix("").parts
@@ -83,3 +90,146 @@ def test_layers_import_downward_only() -> None:
                 if target[0] != "timak" or len(target) < 2 or target[1] not in layer:
                     continue
                 assert layer[target[1]] <= mine, f"{path}: imports {'.'.join(target)}"
+
+
+# -- the README's shell commands -------------------------------------------------
+
+README = (ROOT / "README.md").read_text()
+
+
+def _blocks(language: str) -> list[str]:
+    """The README's fenced blocks whose info string is ``language``."""
+    blocks: list[str] = []
+    current: list[str] | None = None
+    inside = None
+    for line in README.splitlines(keepends=True):
+        if line.startswith("```"):
+            if inside is None:
+                inside, current = line[3:].strip(), []
+            else:
+                if inside == language:
+                    blocks.append("".join(current or []))
+                inside = None
+        elif current is not None and inside is not None:
+            current.append(line)
+    return blocks
+
+
+def _session(block: str) -> list[tuple[str, str]]:
+    """``(command, expected output)`` pairs of a ``console`` block."""
+    pairs: list[tuple[str, str]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            pairs.append((line[2:], ""))
+        else:
+            command, want = pairs[-1]
+            pairs[-1] = (command, want + line + "\n")
+    return pairs
+
+
+def _plain_env() -> dict[str, str]:
+    """The environment without settings a user's shell usually lacks
+    (unbuffered output hides the order in which stdout and stderr arrive)."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONUNBUFFERED", "TIMAK_URL")}
+
+
+def test_readme_console_sessions_run_as_written(tmp_path: Path) -> None:
+    """Each ``$ command`` of the README's console blocks runs in one bash
+    session, in an empty directory; its output must read as the README says
+    (``...`` stands for anything, as in doctests)."""
+    blocks = _blocks("console")
+    assert blocks
+    checker = doctest.OutputChecker()
+    for block in blocks:
+        pairs = _session(block)
+        script = ['timak() { "$TIMAK_PYTHON" -m timak "$@"; }', "unset TIMAK_URL"]
+        for n, (command, _) in enumerate(pairs):
+            script += [f"echo '@@ {n}'", f"{command} 2>&1"]
+        result = subprocess.run(
+            ["bash", "-c", "\n".join(script)], cwd=tmp_path, capture_output=True, text=True,
+            timeout=300, env={**_plain_env(), "TIMAK_PYTHON": sys.executable},
+        )
+        outputs = re.split(r"^@@ \d+\n", result.stdout, flags=re.MULTILINE)[1:]
+        assert len(outputs) == len(pairs), result.stdout + result.stderr
+        for (command, want), got in zip(pairs, outputs, strict=True):
+            assert checker.check_output(want, got, doctest.ELLIPSIS), (
+                f"$ {command}\nREADME says:\n{want}\nit printed:\n{got}"
+            )
+
+
+def _sh_commands() -> list[str]:
+    commands = []
+    for block in _blocks("sh"):
+        for line in block.splitlines():
+            for part in line.split("&&"):
+                part = part.split(" #")[0].strip()
+                if part.startswith("timak "):
+                    commands.append(part)
+    return commands
+
+
+NEEDS_A_SERVER = ("cassandra://", "riak://")
+
+
+def test_readme_sh_commands_parse_and_run_where_they_can(tmp_path: Path) -> None:
+    """Every ``timak ...`` line of the README's sh blocks is a valid command
+    line; those that need no server run here and succeed (the Cassandra
+    demo runs in integration/test_cli_cassandra.py)."""
+    commands = _sh_commands()
+    assert "timak demo" in commands
+    parser = build_parser()
+    ran = 0
+    for command in commands:
+        words = shlex.split(command)
+        parser.parse_args(words[1:])  # exits (failing the test) if it is not valid usage
+        if any(needs in command for needs in NEEDS_A_SERVER):
+            continue
+        env = {k: v for k, v in os.environ.items() if k != "TIMAK_URL"}
+        result = subprocess.run([sys.executable, "-m", "timak", *words[1:]], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=600, env=env)
+        assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
+        ran += 1
+    assert ran >= 2
+
+
+def _outside_brackets(text: str) -> list[str]:
+    words, depth, word = [], 0, ""
+    for char in text + " ":
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == " " and word:
+            if depth == 0:
+                words.append(word)
+            word = ""
+        elif char != " ":
+            word += char if depth == 0 else ""
+    return words
+
+
+def test_readme_synopsis_matches_the_parser() -> None:
+    """The README's usage lines name real commands and options, and as many
+    required arguments as each command takes."""
+    synopsis = next(b for b in _blocks("") if b.startswith("timak [--url URL]"))
+    parser = build_parser()
+    commands = {
+        a.dest: a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    }["command"].choices
+    for line in synopsis.splitlines():
+        rest = line.removeprefix("timak [--url URL] ")
+        name, _, usage = rest.partition(" ")
+        sub = commands[name]
+        options = {s for a in sub._actions for s in a.option_strings}
+        for option in re.findall(r"--[a-z-]+", usage):
+            assert option in options, f"{line}: {name} has no {option}"
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        variants = ([(v.split()[0], v.split()[1:]) for v in usage.split(" | ")]
+                    if nested else [(None, _outside_brackets(usage))])
+        for subcommand, words in variants:
+            target = nested[0].choices[subcommand] if subcommand else sub
+            required = [a for a in target._actions if not a.option_strings
+                        and a.nargs not in ("*", "?", argparse.PARSER)]
+            named = [w for w in words if w.isupper()]
+            assert len(named) == len(required), f"{line}: {subcommand or name} takes " \
+                f"{[a.dest for a in required]}"

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -25,7 +26,7 @@ WAIT = 30.0  # seconds: an upper bound on waiting, never an expectation of speed
 
 
 class Watcher:
-    """A ``timak watch`` subprocess whose stdout lines arrive on a queue."""
+    """A ``timak watch`` subprocess whose stdout and stderr lines are collected."""
 
     def __init__(self, url: str, *args: str) -> None:
         self.proc = subprocess.Popen(
@@ -35,13 +36,22 @@ class Watcher:
             text=True,
         )
         self.lines: list[str] = []
+        self.errors: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self._queue.put),
+                             daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.errors.append),
+                             daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
+    @staticmethod
+    def _read(stream: IO[str], put: Callable[[str], None]) -> None:
+        for line in stream:
+            put(line.rstrip("\n"))
 
     def wait_for(self, done: Callable[[list[str]], bool], poke: Callable[[], None] | None = None
                  ) -> list[str]:
@@ -51,7 +61,7 @@ class Watcher:
         next_poke = 0.0
         while not done(self.lines):
             now = time.monotonic()
-            assert now < deadline, f"gave up waiting; got {self.lines!r}"
+            assert now < deadline, f"gave up waiting; got {self.lines!r}, {self.errors!r}"
             assert self.proc.poll() is None, self.stop()
             if poke is not None and now >= next_poke:
                 poke()
@@ -60,15 +70,32 @@ class Watcher:
                 self.lines.append(self._queue.get(timeout=0.1))
         return self.lines
 
+    def wait_for_error(self, text: str) -> None:
+        """Wait until a stderr line contains ``text``; fail after ``WAIT`` seconds."""
+        deadline = time.monotonic() + WAIT
+        while not any(text in line for line in self.errors):
+            assert time.monotonic() < deadline, f"no {text!r} in {self.errors!r}"
+            time.sleep(0.05)
+
     def interrupt(self) -> int:
         self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(WAIT)
+        code = self.proc.wait(WAIT)
+        self._close()
+        return code
 
     def stop(self) -> str:
         if self.proc.poll() is None:
             self.proc.kill()
-        _, err = self.proc.communicate(timeout=WAIT)
-        return f"exit {self.proc.returncode}, stderr: {err}"
+        self.proc.wait(WAIT)
+        self._close()
+        return f"exit {self.proc.returncode}, stderr: {self.errors}"
+
+    def _close(self) -> None:
+        for reader in self._readers:  # they end at EOF, once the process is gone
+            reader.join(WAIT)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 @pytest.fixture
@@ -162,3 +189,92 @@ def test_format_change_quotes_control_characters() -> None:
     ]
     as_json = json.loads(format_change(change, as_json=True))
     assert as_json["key"] == "tab\there" and as_json["datetime"] == "2024-05-01T12:00:00.000000Z"
+
+
+def _pinger(url: str, key: str = "news") -> Callable[[], None]:
+    """A poke that writes one more ``ping`` item through the CLI each call."""
+    pings = iter(range(10_000))
+    return lambda: _cli(url, "add", key, f"ping{next(pings)}", "1")
+
+
+def test_watch_keys_prints_only_what_arrives_after_it_started(
+    url: str, watchers: list[Watcher]
+) -> None:
+    _cli(url, "add", "news", "before", "5")  # well inside the 5 s skew window
+    watcher = Watcher(url, "news")
+    watchers.append(watcher)
+    watcher.wait_for(lambda lines: len(lines) > 0, poke=_pinger(url))
+    assert all("\tping" in line for line in watcher.lines), watcher.lines
+    assert "from now on" in watcher.errors[0]
+
+
+def test_watch_feed_starts_from_now_and_sees_cli_writes(
+    url: str, watchers: list[Watcher]
+) -> None:
+    _cli(url, "add", "earlier", "before", "5")
+    watcher = Watcher(url)
+    watchers.append(watcher)
+    # `timak add` notes the feed: the watcher sees the pings without KEYs.
+    watcher.wait_for(lambda lines: len(lines) > 0, poke=_pinger(url, "pings"))
+    _cli(url, "add", "quiet", "q", "1", "--no-feed")
+    _cli(url, "add", "loud", "l", "1")
+    watcher.wait_for(lambda lines: any("\tloud\t" in line for line in lines))
+    keys = {line.split("\t")[1] for line in watcher.lines}
+    assert keys == {"pings", "loud"}
+    assert "change feed" in watcher.errors[0] and "feed=Feed(...)" in " ".join(watcher.errors)
+
+
+def test_watch_retries_until_the_store_can_be_opened(
+    tmp_path: Path, watchers: list[Watcher]
+) -> None:
+    url = f"sqlite:///{tmp_path}/later/watched.db"  # its directory does not exist yet
+    watcher = Watcher(url, "news")
+    watchers.append(watcher)
+    watcher.wait_for_error("retrying in 1 s")  # backing off: 0.5 s, then 1 s
+    assert watcher.proc.poll() is None
+    assert any("store error (UnavailableError" in line for line in watcher.errors)
+    (tmp_path / "later").mkdir()
+    watcher.wait_for_error("the store answers again")
+    watcher.wait_for(lambda lines: len(lines) > 0, poke=_pinger(url))
+    assert watcher.interrupt() == 130
+
+
+def test_watch_retries_when_the_store_fails_mid_watch(watchers: list[Watcher]) -> None:
+    riak_double = pytest.importorskip("riak_double")
+    pytest.importorskip("urllib3")
+    with riak_double.RiakTestDouble() as riak:
+        url = riak.url(retries=0)
+        tl = Timeline(url)
+        try:
+            watcher = Watcher(url, "news")
+            watchers.append(watcher)
+            pings = iter(range(10_000))
+            watcher.wait_for(lambda lines: len(lines) > 0,
+                             poke=lambda: tl.add("news", f"ping{next(pings)}", 1))
+            riak.fail_next(503, "down for maintenance\n", times=3, methods=["GET"])
+            watcher.wait_for_error("the store answers again")
+            # Each failed poll is reported, then retried; none ends the watch.
+            assert 1 <= sum("store error" in line for line in watcher.errors) <= 3
+            assert watcher.proc.poll() is None
+            tl.add("news", "after", 2)
+            watcher.wait_for(lambda lines: any("\tafter\t" in line for line in lines))
+            assert watcher.interrupt() == 130
+        finally:
+            tl.close()
+
+
+def test_exit_on_error_exits_3_at_the_first_store_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "timak", "watch", "news", "--exit-on-error",
+         "--url", f"sqlite:///{tmp_path}/missing/w.db"],
+        capture_output=True, text=True, timeout=WAIT,
+    )
+    assert result.returncode == 3
+    assert "store unavailable" in result.stderr
+
+
+def test_watch_refuses_a_private_memory_store() -> None:
+    result = subprocess.run([sys.executable, "-m", "timak", "--url", "memory://", "watch"],
+                            capture_output=True, text=True, timeout=WAIT)
+    assert result.returncode == 2
+    assert "memory://" in result.stderr

@@ -11,7 +11,11 @@
     │   ├── InvalidDataError               obj_data that cannot be encoded
     │   ├── ValueTooLargeError             encoded value or item over the size limit
     │   ├── InvalidCursorError             a cursor that timak did not make
-    │   └── ConfigError                    bad URL, max_items < 1, unusable store setup
+    │   ├── ConfigError                    bad URL, max_items < 1, unusable store setup
+    │   ├── InvalidActivityError           an activity without actor or verb, bad fields
+    │   ├── UnknownFeedGroupError          a feed group name the Feeds was not given
+    │   ├── UnknownActivityGroupError      a mark for an aggregated group not in the feed
+    │   └── InvalidFollowError             follow of oneself, copy_limit below 0
     ├── CorruptValueError                  stored bytes that do not decode; the
     │                                      bytes are left where they are
     ├── BackendError                       the store failed to do what was asked
@@ -31,8 +35,10 @@ __all__ = [
     "BackendTimeoutError",
     "ConfigError",
     "CorruptValueError",
+    "InvalidActivityError",
     "InvalidCursorError",
     "InvalidDataError",
+    "InvalidFollowError",
     "InvalidInputError",
     "InvalidItemError",
     "InvalidKeyError",
@@ -40,6 +46,8 @@ __all__ = [
     "MissingDriverError",
     "TimakError",
     "UnavailableError",
+    "UnknownActivityGroupError",
+    "UnknownFeedGroupError",
     "ValueTooLargeError",
 ]
 
@@ -79,6 +87,22 @@ class InvalidCursorError(InvalidInputError):
 class ConfigError(InvalidInputError):
     """A bad URL, option or store setup (for example a Riak bucket type
     that does not keep siblings)."""
+
+
+class InvalidActivityError(InvalidInputError):
+    """An activity without an actor or verb, or with fields timak cannot store."""
+
+
+class UnknownFeedGroupError(InvalidInputError):
+    """A feed group name that the ``timak.activity.Feeds`` was not given."""
+
+
+class UnknownActivityGroupError(InvalidInputError):
+    """A mark (``mark_read``) for an aggregated group that the feed does not hold."""
+
+
+class InvalidFollowError(InvalidInputError):
+    """A follow of oneself, or a ``copy_limit`` that is not an int of at least 0."""
 
 
 class CorruptValueError(TimakError):

@@ -38,6 +38,7 @@ from .errors import (
     CorruptValueError,
     InvalidInputError,
     InvalidKeyError,
+    InvalidScoreError,
     ValueTooLargeError,
 )
 from .options import checked_clock, int_option
@@ -330,6 +331,33 @@ class Timeline(UsesBackend):
                 progress(written)
         return written
 
+    def add_many(
+        self,
+        key: str,
+        items: Iterable[tuple[ItemId, ScoreLike, Any]],
+        *,
+        deleted: bool = False,
+    ) -> int:
+        """Write several ``(id, score, obj_data)`` items to ``key`` in one blind
+        write (no read); return how many. ``deleted=True`` writes tombstones
+        (data ignored). The items are one sibling, merged like any other: the
+        newest ``max_items`` of them are kept. Every item is checked first.
+        """
+        key = check_key(key)
+        records = [
+            self._record(i, score, None if deleted else data, deleted=deleted)
+            for i, score, data in items
+        ]
+        if records:
+            value = self._encode_checked(TimelineValue.of(records, self.max_items))
+            self._blind([key], value, max(r.arrived for r in records))
+        return len(records)
+
+    def count(self, key: str) -> int:
+        """How many visible (not deleted) items ``key`` holds; reads like ``get``.
+        Counts by the records' deleted flags, never by decoding their data."""
+        return sum(1 for r in self._read(check_key(key)).value.values() if not r.deleted)
+
     def _blind(self, keys: list[str], value: bytes, arrived: int) -> int:
         results = self.connection.store_many(self.bucket, [(k, value) for k in keys])
         self.stats.add(blind_writes=len(keys))
@@ -447,8 +475,17 @@ class Timeline(UsesBackend):
         stop: ScoreLike | None = None,
         raw: bool = False,
     ) -> list[Any]:
-        """Items with ``start <= score <= stop`` (either bound may be open)."""
+        """Items with ``start <= score <= stop`` (either bound may be open).
+
+        Bounds compare with stored scores, and a datetime is stored as
+        microseconds since the epoch: on a timeline of datetimes a numeric
+        bound counts microseconds (``range(key, 0, 100)`` is the first 100 µs
+        of 1970). Raises ``InvalidScoreError`` (an ``InvalidInputError``) if
+        ``start`` is after ``stop``.
+        """
         low, high = to_scores(start, stop)
+        if low is not None and high is not None and low > high:
+            raise InvalidScoreError(f"range start {start!r:.80} is after its stop {stop!r:.80}")
         records = [
             r
             for r in self._ordered(self._read(check_key(key)).value)

@@ -19,3 +19,13 @@ class Post(models.Model):
 
     class Meta:
         app_label = "django_app"
+
+
+class Follow(models.Model):
+    """One row per follow, for apps that keep their graph this way."""
+
+    follower = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        app_label = "django_app"

@@ -30,6 +30,7 @@ __all__ = [
     "UsesBackend",
     "connect",
     "default_url",
+    "split_url",
 ]
 
 #: The embedded default store: a SQLite file in the working directory.
@@ -53,6 +54,35 @@ SCHEMES = {
 }
 
 
+class _StoreURL(SplitResult):
+    """A split store URL whose ``geturl()`` gives back what the user wrote:
+    ``urlsplit("sqlite://").geturl()`` is ``"sqlite:"``, which error messages
+    then echoed as if the user had written that."""
+
+    __slots__ = ()
+
+    def geturl(self) -> str:
+        query = f"?{self.query}" if self.query else ""
+        fragment = f"#{self.fragment}" if self.fragment else ""
+        return f"{self.scheme}://{self.netloc}{self.path}{query}{fragment}"
+
+
+def split_url(url: str) -> SplitResult:
+    """Split a store URL; raise ``ConfigError`` if it is not one.
+
+    >>> split_url("sqlite://").geturl()
+    'sqlite://'
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(f"expected a store URL such as 'sqlite:///timak.db', got {url!r}")
+    try:
+        parts = _StoreURL(*urlsplit(url))
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError as exc:
+        raise ConfigError(f"malformed store URL {url!r}: {exc}") from exc
+    return parts
+
+
 def connect(url: str) -> Backend:
     """Open the store that ``url`` names.
 
@@ -63,13 +93,7 @@ def connect(url: str) -> Backend:
     Raises ``ConfigError`` for an unknown scheme or malformed URL, and
     ``MissingDriverError`` when the store's driver package is not installed.
     """
-    if not isinstance(url, str) or "://" not in url:
-        raise ConfigError(f"expected a store URL such as 'sqlite:///timak.db', got {url!r}")
-    try:
-        parts: SplitResult = urlsplit(url)
-        parts.port  # noqa: B018 - urlsplit checks the port only when asked
-    except ValueError as exc:
-        raise ConfigError(f"malformed store URL {url!r}: {exc}") from exc
+    parts = split_url(url)
     module_name = SCHEMES.get(parts.scheme)
     if module_name is None:
         known = ", ".join(f"{s}://" for s in SCHEMES)

@@ -449,15 +449,15 @@ def parse_url(parts: SplitResult) -> CassandraOptions:
             raise ConfigError(f"cassandra URL option {name} given twice")
         query[name] = text
 
-    both = query.pop("consistency", None)
-    read_text = query.pop("read_consistency", both)
-    write_text = query.pop("write_consistency", both)
     values: dict[str, Any] = {"hosts": hosts, "port": port, "keyspace": keyspace}
     values["username"], values["password"] = username, password
-    if read_text is not None:
-        values["read_consistency"] = _consistency("read_consistency", read_text)
-    if write_text is not None:
-        values["write_consistency"] = _consistency("write_consistency", write_text)
+    both = query.pop("consistency", None)
+    for name in ("read_consistency", "write_consistency"):
+        # Errors name the option the URL holds, not the one it feeds.
+        given = query.pop(name) if name in query else None
+        level = both if given is None else given
+        if level is not None:
+            values[name] = _consistency("consistency" if given is None else name, level)
 
     parsers: dict[str, Any] = {
         "timeout": _seconds,

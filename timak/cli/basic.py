@@ -1,53 +1,174 @@
-"""``timak add``, ``timak get``, ``timak delete``: one timeline from the shell."""
+"""``timak add``, ``timak get``, ``timak delete``: one timeline from the shell.
+
+``get`` prints one line per item: id, score and data in columns (a header
+first, unless ``--no-header``), or with ``--json`` one JSON object per line,
+``{"id", "score", "datetime", "data"}``. ``add`` and ``delete`` print what
+changed and how many items the timeline holds (``--print-timeline`` prints
+the whole timeline after it, as timak 0.1 did).
+
+Writes from the shell note the key in the global change feed (``--no-feed``
+to skip), so ``timak watch`` without keys sees them as it sees an
+application's writes made with ``Timeline(..., feed=Feed(...))``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
+import re
+import shlex
+import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from ..errors import InvalidDataError
-from ..timelines import Timeline
-from . import store_url
+from ..backends import connect
+from ..errors import InvalidDataError, InvalidScoreError, ValueTooLargeError
+from ..feed import DEFAULT_BUCKET, Feed
+from ..scores import to_score
+from ..timelines import MAX_ITEM_BYTES, MAX_VALUE_BYTES, Timeline
+from ..value import Record
+from . import invocation, store_url
+from ._output import SCORE_MODES, data_text, datetime_text, dump_json, print_table, score_text
+from ._output import text as shown
 
-__all__ = ["register"]
+__all__ = ["parse_score", "parse_size", "register"]
+
+#: Reading a whole timeline: more than any capacity.
+_ALL = 2**31
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def parse_size(value: str) -> int:
+    """An argparse type: bytes, as ``65536``, ``256K``, ``5MB`` or ``1MiB``
+    (K and M are 1024 and 1024*1024)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)(?:i?[bB])?\s*", value)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a size such as 65536, 256K or 5MB, "
+                                         f"got {value!r}")
+    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[match.group(2).lower()]
+    size = int(match.group(1)) * scale
+    if size < 1:
+        raise argparse.ArgumentTypeError("a size must be at least 1 byte")
+    return size
 
 
 def register(commands: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--bucket", default="timelines", help="bucket (default: timelines)")
-    common.add_argument("--max-items", type=int, default=1000, help="capacity (default: 1000)")
-    common.add_argument("--asc", action="store_true", help="oldest first")
-    common.add_argument("--json", action="store_true", help="print records as JSON lines")
-    common.add_argument("--int-id", action="store_true", help="treat ID as an integer")
+    common.add_argument(
+        "--max-items", type=positive_int, default=1000, metavar="N",
+        help="capacity for new keys (default: 1000); every timeline of a bucket "
+        "must use the same one",
+    )
+    common.add_argument(
+        "--json", action="store_true",
+        help='print JSON lines: {"id", "score", "datetime", "data"} per item',
+    )
+    common.add_argument(
+        "--scores", choices=SCORE_MODES, default="auto",
+        help="how to show scores: auto (default) shows an integer score as an ISO "
+        "datetime when it is the microseconds of a date in 2001-2099; iso shows every "
+        "score as a datetime; raw shows numbers",
+    )
+    listing = argparse.ArgumentParser(add_help=False)
+    listing.add_argument("--asc", action="store_true", help="oldest first")
+    listing.add_argument("--no-header", action="store_true",
+                         help="leave out the column header")
+    writing = argparse.ArgumentParser(add_help=False)
+    writing.add_argument("--int-id", action="store_true",
+                         help="ID is an integer (default: a string)")
+    writing.add_argument(
+        "--print-timeline", action="store_true",
+        help="after the change, print the whole timeline as `get` does",
+    )
+    writing.add_argument(
+        "--no-feed", action="store_true",
+        help="do not note the write in the global change feed (which `timak watch` "
+        "without keys follows)",
+    )
+    writing.add_argument(
+        "--feed-bucket", default=DEFAULT_BUCKET,
+        help=f"change feed bucket (default: {DEFAULT_BUCKET})",
+    )
+    score_help = ("number, ISO-8601 datetime (2024-05-01T12:00:00Z) or 'now'; negative "
+                  "numbers such as -1e5 work as they are")
 
-    add = commands.add_parser("add", parents=[common], help="add an item to a timeline")
-    add.add_argument("key")
-    add.add_argument("id")
-    add.add_argument("score", help="number, ISO-8601 datetime, or 'now'")
-    add.add_argument("--data", help="obj_data as JSON")
+    add = commands.add_parser(
+        "add", parents=[common, listing, writing], help="add an item to a timeline",
+        description="Add (or move) item ID on timeline KEY at SCORE. An item already "
+        "there at a higher score, or deleted at a score at least as high, stays as it "
+        "is: writes are decided by score. Prints what happened and the item count.",
+    )
+    add.add_argument("key", metavar="KEY", help="timeline key")
+    add.add_argument("id", metavar="ID", help="item id")
+    add.add_argument("score", metavar="SCORE", help=score_help)
+    add.add_argument(
+        "--data", metavar="JSON",
+        help="obj_data as JSON; @FILE reads it from FILE, - from stdin. NaN and "
+        "Infinity are refused",
+    )
+    add.add_argument(
+        "--max-item-bytes", type=parse_size, default=MAX_ITEM_BYTES, metavar="SIZE",
+        help=f"largest encoded item, e.g. 5MB (default: {MAX_ITEM_BYTES // 1024}K)",
+    )
+    add.add_argument(
+        "--max-value-bytes", type=parse_size, default=MAX_VALUE_BYTES, metavar="SIZE",
+        help=f"largest encoded timeline, e.g. 16MB (default: {MAX_VALUE_BYTES >> 20}MB)",
+    )
     add.set_defaults(func=_add)
 
-    get = commands.add_parser("get", parents=[common], help="print a timeline")
-    get.add_argument("key")
-    get.add_argument("--limit", type=int, help="print at most this many items")
+    get = commands.add_parser(
+        "get", parents=[common, listing], help="print a timeline",
+        description="Print the items of timeline KEY, newest first: id, score and data. "
+        "With --limit, print one page and, on stderr, the command for the next page.",
+    )
+    get.add_argument("key", metavar="KEY", help="timeline key")
+    get.add_argument("--limit", type=positive_int, metavar="N",
+                     help="print at most N items, and the cursor of the next page")
+    get.add_argument("--cursor", help="start after this cursor (printed by --limit)")
     get.set_defaults(func=_get)
 
-    delete = commands.add_parser("delete", parents=[common], help="delete an item")
-    delete.add_argument("key")
-    delete.add_argument("id")
-    delete.add_argument("score", nargs="?", help="score of the delete (default: look it up)")
+    delete = commands.add_parser(
+        "delete", parents=[common, listing, writing], help="delete an item",
+        description="Delete item ID from timeline KEY. Without SCORE the item's score is "
+        "looked up (nothing is written if it is not there); with SCORE the delete wins "
+        "over adds at that score or lower. Deleting an absent item exits 0.",
+    )
+    delete.add_argument("key", metavar="KEY", help="timeline key")
+    delete.add_argument("id", metavar="ID", help="item id")
+    delete.add_argument(
+        "score", nargs="?", metavar="SCORE",
+        help="score of the delete (default: look it up); " + score_help,
+    )
     delete.set_defaults(func=_delete)
 
 
-def _timeline(args: argparse.Namespace) -> Timeline:
-    return Timeline(
-        connection=store_url(args),
-        bucket=args.bucket,
-        max_items=args.max_items,
-        order="asc" if args.asc else "desc",
-    )
+@contextlib.contextmanager
+def _timeline(args: argparse.Namespace, write: bool = False) -> Iterator[Timeline]:
+    """The Timeline the arguments describe; writes note the feed unless --no-feed."""
+    with connect(store_url(args)) as backend:
+        feed = None if not write or args.no_feed else Feed(backend, args.feed_bucket)
+        sizes = {}
+        if hasattr(args, "max_item_bytes"):
+            sizes = {"max_item_bytes": args.max_item_bytes,
+                     "max_value_bytes": max(args.max_value_bytes, args.max_item_bytes)}
+        yield Timeline(
+            connection=backend, bucket=args.bucket, max_items=args.max_items,
+            order="asc" if getattr(args, "asc", False) else "desc", feed=feed, **sizes,
+        )
 
 
 def _id(args: argparse.Namespace) -> int | str:
@@ -59,47 +180,170 @@ def _id(args: argparse.Namespace) -> int | str:
     return str(args.id)
 
 
-def _score(text: str) -> Any:
+def parse_score(text: str) -> Any:
+    """A score from the shell: an int, a float, ``now`` (µs), or an ISO-8601
+    datetime (left for ``Timeline`` to parse). Non-finite numbers raise."""
     if text == "now":
         return time.time_ns() // 1000
-    for parse in (int, float):
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        raise InvalidScoreError(f"score {text!r} is not a finite number; scores must be finite")
+    return number
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidDataError(f"--data holds {name}, which is not valid JSON; "
+                           "timak stores finite numbers only")
+
+
+def read_data(spec: str) -> Any:
+    """``--data``: JSON text, ``@FILE`` or ``-`` (stdin), parsed strictly."""
+    where = "--data"
+    if spec == "-":
+        where, spec = "--data from stdin", sys.stdin.read()
+    elif spec.startswith("@"):
         try:
-            return parse(text)
-        except ValueError:
-            pass
-    return text  # an ISO-8601 datetime; Timeline parses and checks it
+            with open(spec[1:], encoding="utf-8") as file:
+                where, spec = f"--data file {spec[1:]!r}", file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidDataError(f"cannot read --data {spec!r}: {exc}") from None
+    try:
+        return json.loads(spec, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidDataError(f"{where} is not valid JSON: {exc}") from None
 
 
-def _print(tl: Timeline, args: argparse.Namespace, key: str, limit: int | None = None) -> int:
-    records = tl.get(key, raw=True)
-    shown = [r for r in records if not r.deleted][:limit]
-    for r in shown:
-        if args.json:
-            print(json.dumps({"id": r.id, "score": r.score, "data": r.data}, default=repr))
-        else:
-            print(r.id if r.data is None else json.dumps(r.data, default=repr))
-    return 0
+def _row(record: Record, mode: str) -> list[str]:
+    return [shown(str(record.id)), score_text(record.score, mode), data_text(record.data)]
 
 
-def _add(args: argparse.Namespace) -> int:
-    data = None
-    if args.data is not None:
-        try:
-            data = json.loads(args.data)
-        except json.JSONDecodeError as exc:
-            raise InvalidDataError(f"--data is not valid JSON: {exc}") from None
-    with _timeline(args) as tl:
-        tl.add(args.key, _id(args), _score(args.score), data)
-        return _print(tl, args, args.key)
+def _record_json(record: Record, mode: str) -> str:
+    return dump_json({
+        "id": record.id, "score": record.score,
+        "datetime": datetime_text(record.score, mode), "data": record.data,
+    })
+
+
+def _print_records(records: list[Record], args: argparse.Namespace) -> None:
+    if args.json:
+        for record in records:
+            print(_record_json(record, args.scores))
+    elif records:
+        header = None if args.no_header else ["ID", "SCORE", "DATA"]
+        print_table([_row(r, args.scores) for r in records], header)
+
+
+def _visible_page(tl: Timeline, key: str, limit: int, cursor: str | None
+                  ) -> tuple[list[Record], str | None]:
+    """Up to ``limit`` visible records after ``cursor``, and the next cursor.
+
+    ``Timeline.page(raw=True)`` also returns tombstones; pages are asked for
+    again from its cursor until ``limit`` visible records are found, so the
+    cursor stays Timeline's own."""
+    found: list[Record] = []
+    while len(found) < limit:
+        page = tl.page(key, limit=limit - len(found), cursor=cursor, raw=True)
+        found += [r for r in page.items if not r.deleted]
+        cursor = page.cursor
+        if cursor is None:
+            break
+    if cursor is not None and not tl.page(key, limit=1, cursor=cursor).items:
+        cursor = None  # only tombstones follow
+    return found, cursor
 
 
 def _get(args: argparse.Namespace) -> int:
     with _timeline(args) as tl:
-        return _print(tl, args, args.key, args.limit)
+        if args.limit is None and args.cursor is None:
+            records = [r for r in tl.get(args.key, raw=True) if not r.deleted]
+            next_cursor = None
+        else:
+            records, next_cursor = _visible_page(tl, args.key, args.limit or _ALL, args.cursor)
+    _print_records(records, args)
+    if not records and not args.json:
+        print(f"{shown(args.key)}: no items" + (" after this cursor" if args.cursor else ""),
+              file=sys.stderr)
+    if next_cursor is not None:
+        sys.stdout.flush()  # the items first, where both streams go to one place
+        print(f"next page: {shlex.join(['timak', *_with_cursor(invocation, next_cursor)])}",
+              file=sys.stderr)
+    return 0
+
+
+def _with_cursor(words: list[str], cursor: str) -> list[str]:
+    """The command line ``words`` with its ``--cursor`` replaced by ``cursor``."""
+    kept: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--cursor":
+            skip = True
+        elif not word.startswith("--cursor="):
+            kept.append(word)
+    return [*kept, "--cursor", cursor]
+
+
+def _report(args: argparse.Namespace, op: str, score: Any, result: list[Record]) -> int:
+    """Say what the write did: ``result`` is the timeline after it, tombstones too."""
+    item_id = _id(args)
+    mine = next((r for r in result if r.id == item_id), None)
+    count = sum(1 for r in result if not r.deleted)
+    key = shown(args.key)
+    where = f"{key} now holds {count} item{'s' if count != 1 else ''}"
+    if mine is None:
+        applied = False
+        message = (f"no item {shown(str(item_id))} on {key}: nothing deleted ({where})"
+                   if op == "delete" else
+                   f"{shown(str(item_id))} fell off the end: {key} keeps only its newest "
+                   f"{len(result)} records, all newer ({where})")
+    elif mine.deleted == (op == "delete") and (score is None or mine.score == score):
+        applied = True
+        verb = "deleted" if op == "delete" else "added"
+        message = (f"{verb} {shown(str(item_id))} at {score_text(mine.score, args.scores)} "
+                   f"{'from' if op == 'delete' else 'to'} {key} ({where})")
+    else:
+        applied = False
+        state = "deleted" if mine.deleted else "visible"
+        verb = "deleted" if op == "delete" else "added"
+        message = (f"not {verb}: {key} keeps {shown(str(item_id))} {state} at "
+                   f"{score_text(mine.score, args.scores)}, which wins by score ({where})")
+    if args.json:
+        print(dump_json({"op": op, "applied": applied, "key": args.key, "id": item_id,
+                         "score": None if mine is None else mine.score,
+                         "datetime": None if mine is None
+                         else datetime_text(mine.score, args.scores),
+                         "deleted": None if mine is None else mine.deleted,
+                         "count": count, "message": message}))
+    else:
+        print(message)
+    if args.print_timeline:
+        _print_records([r for r in result if not r.deleted], args)
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    data = None if args.data is None else read_data(args.data)
+    item_id, score = _id(args), parse_score(args.score)
+    with _timeline(args, write=True) as tl:
+        try:
+            result = tl.add(args.key, item_id, score, data, raw=True)
+        except ValueTooLargeError as exc:
+            raise ValueTooLargeError(f"{exc}; raise the limits with --max-item-bytes and "
+                                     "--max-value-bytes (e.g. 8MB)") from None
+    return _report(args, "add", to_score(score), result)
 
 
 def _delete(args: argparse.Namespace) -> int:
-    with _timeline(args) as tl:
-        score = None if args.score is None else _score(args.score)
-        tl.delete(args.key, _id(args), score)
-        return _print(tl, args, args.key)
+    item_id = _id(args)
+    score = None if args.score is None else parse_score(args.score)
+    with _timeline(args, write=True) as tl:
+        result = tl.delete(args.key, item_id, score, raw=True)
+    return _report(args, "delete", None if score is None else to_score(score), result)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult
 
+from ..backends import split_url
 from ..errors import ConfigError
 from . import store_url
 
@@ -26,7 +27,7 @@ __all__ = ["register"]
 
 def _cassandra_url(args: argparse.Namespace) -> SplitResult:
     url = store_url(args)
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.scheme != "cassandra":
         raise ConfigError(
             f"`timak cassandra` needs a cassandra:// store URL (--url or TIMAK_URL), got {url!r}"
@@ -84,8 +85,8 @@ def register(commands: Any) -> None:
     schema.set_defaults(func=cmd_schema)
 
     inspect = sub.add_parser("inspect", help="trace a read of one key")
-    inspect.add_argument("bucket")
-    inspect.add_argument("key")
+    inspect.add_argument("bucket", help="bucket of the key, e.g. timelines")
+    inspect.add_argument("key", help="the timeline key to read")
     inspect.set_defaults(func=cmd_inspect)
 
 

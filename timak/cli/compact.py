@@ -8,6 +8,7 @@ from typing import Any
 from ..timelines import Timeline
 from . import store_url
 from ._progress import Progress
+from .basic import positive_int
 
 __all__ = ["register"]
 
@@ -20,8 +21,10 @@ def register(commands: Any) -> None:
         "blind writes and are rarely read need this now and then. Listing keys is a "
         "full scan on Cassandra and Riak: run it off-peak.",
     )
-    parser.add_argument("--bucket", default="timelines")
-    parser.add_argument("--max-items", type=int, default=1000)
+    parser.add_argument("--bucket", default="timelines",
+                        help="bucket whose keys to fold (default: timelines)")
+    parser.add_argument("--max-items", type=positive_int, default=1000, metavar="N",
+                        help="capacity for keys that hold none yet (default: 1000)")
     parser.set_defaults(func=_compact)
 
 
@@ -33,4 +36,7 @@ def _compact(args: argparse.Namespace) -> int:
     progress.finish()
     print(f"keys={stats.keys} folded={stats.folded} siblings_merged={stats.siblings_merged} "
           f"corrupt={stats.corrupt}")
+    print("(keys swept; keys that held more than one sibling and were folded; the siblings "
+          "those held; keys left alone because a sibling does not decode: "
+          "`timak get KEY` names it)")
     return 1 if stats.corrupt else 0

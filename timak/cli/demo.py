@@ -27,6 +27,7 @@ from ..backends import connect
 from ..timelines import Timeline
 from . import store_url
 from ._progress import Progress
+from .basic import positive_int
 
 __all__ = ["Network", "register", "run_demo"]
 
@@ -40,12 +41,18 @@ def register(commands: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--users", type=int, default=300)
-    parser.add_argument("--follows", type=int, default=30, help="followees per user")
-    parser.add_argument("--posts", type=int, default=8, help="posts per user")
-    parser.add_argument("--writers", type=int, default=4, help="writer processes")
-    parser.add_argument("--max-items", type=int, default=100, help="timeline capacity")
-    parser.add_argument("--seed", type=int, default=2011)
+    parser.add_argument("--users", type=positive_int, default=300,
+                        help="users in the network (default: 300)")
+    parser.add_argument("--follows", type=positive_int, default=30,
+                        help="users each user follows (default: 30)")
+    parser.add_argument("--posts", type=positive_int, default=8,
+                        help="posts per user (default: 8)")
+    parser.add_argument("--writers", type=positive_int, default=4,
+                        help="writer processes (default: 4)")
+    parser.add_argument("--max-items", type=positive_int, default=100,
+                        help="timeline capacity (default: 100)")
+    parser.add_argument("--seed", type=int, default=2011,
+                        help="random seed of the network (default: 2011)")
     parser.add_argument(
         "--keep", action="store_true", help="keep the demo data (default: remove it)"
     )
@@ -90,16 +97,17 @@ class Network:
 def _writer(url: str, bucket: str, net: Network, writer: int, writers: int,
             max_items: int, progress: Any) -> None:
     tl = Timeline(connection=url, bucket=bucket, max_items=max_items)
-    done = 0
+    done = mine = 0
     for n, (author, pid, score) in enumerate(net.posts):
         if n % writers != writer:
             continue
+        mine += 1
         data = {"author": f"user{author}", "text": f"post {pid} by user{author}"}
         homes = [f"home:{f}" for f in net.followers[author]]
         done += tl.fanout(homes, pid, score, data)  # blind: one write per key, no read
         tl.add(f"posts:{author}", pid, score, data)  # read-modify-write
         done += 1
-        if n % 64 == 0:
+        if mine % 16 == 0:  # this writer's own count: every writer reports
             progress.put(done)
             done = 0
     progress.put(done)
@@ -149,27 +157,30 @@ def run_demo(url: str, bucket: str, net: Network, writers: int, max_items: int,
 
     backend = connect(url)
     tl = Timeline(connection=backend, bucket=bucket, max_items=max_items)
-    siblings_before = sum(
-        len(backend.fetch(bucket, f"home:{u}").siblings) for u in range(net.users)
-    )
+    homes = [f"home:{u}" for u in range(net.users)]
+    before = [len(backend.fetch(bucket, key).siblings) for key in homes]
     started = time.monotonic()
     mismatched = [
         u for u in range(net.users)
         if tl.get(f"home:{u}") != _as_data(net, net.expected_home(u, max_items))
-        or tl.get(f"posts:{u}") != _as_data(net, net.expected_own(u, max_items))
+    ]
+    merged = tl.stats.siblings_merged  # home timelines only, counted before own ones
+    mismatched += [
+        u for u in range(net.users)
+        if tl.get(f"posts:{u}") != _as_data(net, net.expected_own(u, max_items))
     ]
     read_s = time.monotonic() - started
-    siblings_after = sum(
-        len(backend.fetch(bucket, f"home:{u}").siblings) for u in range(net.users)
-    )
+    after = sum(len(backend.fetch(bucket, key).siblings) for key in homes)
     sample = tl.get("home:0")[:5]
     print(f"users {net.users}, posts {len(net.posts)}, writer processes {writers}", file=out)
     print(f"items written   {written} ({written / write_s:,.0f}/s over {write_s:.1f} s)",
           file=out)
-    print(f"siblings found  {siblings_before} on {net.users} home timelines; "
-          f"{siblings_after} after read repair", file=out)
-    print(f"siblings merged {tl.stats.siblings_merged} on read (+ folds while writing)",
-          file=out)
+    several = [n for n in before if n > 1]
+    print(f"siblings found  {sum(before)} on {net.users} home timelines "
+          f"({sum(several)} on the {len(several)} that held more than one)", file=out)
+    print(f"siblings merged {merged} by read repair: all siblings of the keys that held "
+          "more than one\n"
+          f"                (a key with one sibling needs no merge); {after} left after", file=out)
     print(f"timelines read  {2 * net.users} ({2 * net.users / read_s:,.0f}/s)", file=out)
     print("home:0, newest first:", file=out)
     for item in sample:

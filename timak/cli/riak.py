@@ -16,8 +16,9 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
+from ..backends import split_url
 from ..errors import BackendTimeoutError, ConfigError, UnavailableError
 from . import store_url
 
@@ -63,7 +64,7 @@ def _setup(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     url = store_url(args)
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.scheme not in ("riak", "riaks"):
         raise ConfigError(f"`timak riak check` needs a riak:// store URL, got {parts.scheme}://")
     # Imported here: urllib3 is the optional timak[riak] extra.

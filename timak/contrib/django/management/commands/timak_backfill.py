@@ -39,6 +39,22 @@ class _Raw:
         return bool(self._wrapper.isatty())
 
 
+def _model(label: str) -> Any:
+    """The model ``app_label.ModelName`` names, or a ``CommandError`` saying
+    what to write instead (a bare ``Post`` lists the apps that have one)."""
+    if label.count(".") != 1 or not all(label.split(".")):
+        matches = sorted(
+            m._meta.label for m in apps.get_models() if m.__name__.lower() == label.lower()
+        )
+        hint = f"; did you mean {' or '.join(matches)}?" if matches else ""
+        raise CommandError(f"name the model as app_label.ModelName, e.g. social.Post, "
+                           f"got {label!r}{hint}")
+    try:
+        return apps.get_model(label)
+    except LookupError as exc:
+        raise CommandError(f"no model {label!r}: {exc}") from None
+
+
 class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type hints
     help = "Write existing rows of a registered model onto their timak timelines."
 
@@ -57,10 +73,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type hints
         batch: int = options["batch"]
         if batch < 1:
             raise CommandError("--batch must be at least 1")
-        try:
-            model = apps.get_model(label)
-        except (LookupError, ValueError) as exc:
-            raise CommandError(f"no model {label!r}: {exc}") from None
+        model = _model(label)
         found = registrations(model)
         if not found:
             raise CommandError(

@@ -1,0 +1,306 @@
+"""``Feeds``: posting, removing, following and unfollowing over feed groups.
+
+Every feed is one timeline (bucket = its group's, key = its owner). The
+follow graph is the application's: ``followers(actor)`` returns the ids of
+those who follow ``actor`` now.
+
+The race rule
+=============
+``add_activity`` writes the author's own feed *before* it asks
+``followers``; ``remove_activity`` does the same with its tombstones.
+``follow``/``unfollow`` must be called *after* the application changed its
+graph, and they read the author's feed after that. Then a post (or remove)
+racing a follow or unfollow of the same pair ends as if the two had run one
+after the other, in one order or the other:
+
+* a post racing an unfollow (``keep_history=False``) never stays on the
+  former follower's feed: either the post's fan-out ran before the graph
+  changed, and then its author-feed write came earlier still, so the
+  unfollow's read saw it and wrote its tombstone (a tombstone wins over an
+  add at the same score, whatever order they land in); or the fan-out ran
+  after, and did not include the former follower;
+* a post racing a follow is never lost: either the fan-out ran after the
+  graph changed and includes the new follower, or it ran before, and then
+  the author-feed write came before the follow's read, which copies it
+  (if it is among the ``copy_limit`` newest);
+* a remove racing a follow never resurrects: symmetrically, the follow's
+  copy reads the author's feed after the remove's tombstone landed there,
+  or the remove's fan-out includes the new follower.
+
+This needs reads that see every write acknowledged before them (on
+Cassandra, read and write consistency levels that overlap, e.g. QUORUM).
+``tests/test_activity_races.py`` checks every interleaving of the steps of
+such pairs against the two sequential orders.
+
+What follows from the merge rule (a tombstone wins at an equal score): an
+activity that an unfollow removed from a feed stays removed from that feed
+if the follower follows again; the re-follow copies the target's other
+activities and everything posted later. Use ``keep_history=True`` where
+that matters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..backends import Backend, UsesBackend
+from ..errors import (
+    ConfigError,
+    InvalidActivityError,
+    InvalidFollowError,
+    UnknownFeedGroupError,
+)
+from ..timelines import Timeline
+from ..value import Record, check_key, order_key
+from ._activity import Activity, Ref
+from ._groups import FeedGroup, default_groups
+from ._pages import visible_activities
+from ._reading import FeedReads, _key
+
+__all__ = ["Feeds"]
+
+Followers = Callable[[Ref], Iterable[Ref]]
+
+
+class Feeds(FeedReads, UsesBackend):
+    """Feed groups over one store, and the calls that keep them in step.
+
+    ``connection``: a ``Backend`` or store URL (closed by ``close()`` only if
+    opened here). ``followers(actor)``: ids of the actors who follow
+    ``actor``, from the application's graph. ``groups``: the ``FeedGroup``
+    list (default ``default_groups()``: ``user``, ``home``,
+    ``notification``). ``author_group``: the group of actors' own feeds.
+    ``chunk``: keys per blind-write batch. ``timeline_options``: more
+    ``Timeline`` arguments (``fold_at``, ``max_value_bytes``...).
+    Raises ``ConfigError`` for duplicate or dangling group names.
+    """
+
+    def __init__(
+        self,
+        connection: Backend | str | None = None,
+        *,
+        followers: Followers,
+        groups: Iterable[FeedGroup] | None = None,
+        author_group: str = "user",
+        chunk: int = 1000,
+        timeline_options: dict[str, Any] | None = None,
+    ) -> None:
+        group_list = default_groups() if groups is None else list(groups)
+        self.groups = {g.name: g for g in group_list}
+        if len(self.groups) != len(group_list):
+            raise ConfigError("feed group names must be unique")
+        for g in group_list:
+            if g.follows is not None and g.follows not in self.groups:
+                raise ConfigError(f"feed group {g.name!r} follows unknown group {g.follows!r}")
+        if author_group not in self.groups:
+            raise ConfigError(f"author_group {author_group!r} is not one of the groups")
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ConfigError(f"chunk must be an int of at least 1, got {chunk!r}")
+        self._use_backend(connection)
+        self.author_group = author_group
+        self.followers = followers
+        self.chunk = chunk
+        options = dict(timeline_options or {})
+        if "order" in options:
+            # Reads rely on Timeline's newest-first order.
+            raise ConfigError("feeds are always read newest first; drop 'order'")
+        self._timelines = {
+            g.name: Timeline(self.connection, g.bucket, max_items=g.max_items, **options)
+            for g in group_list
+        }
+        self._states = {
+            g.name: Timeline(self.connection, g.state_bucket, max_items=g.max_items + 2, **options)
+            for g in group_list
+            if g.kind == "notification"
+        }
+
+    # -- lookups ------------------------------------------------------------
+
+    def _following_groups(self, names: Iterable[str] | None) -> list[FeedGroup]:
+        if names is None:
+            return [g for g in self.groups.values() if g.follows == self.author_group]
+        if isinstance(names, str):
+            names = [names]
+        return [self.group(n) for n in names]
+
+    # -- posting and removing -------------------------------------------------
+
+    def add_activity(
+        self,
+        activity: Activity,
+        *,
+        fanout_to: Iterable[str] | None = None,
+        to: Iterable[tuple[str, Ref]] = (),
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Put ``activity`` on its actor's own feed, then on the feeds of
+        ``fanout_to`` groups (default: those that follow the author group) of
+        every current follower, then on the explicit ``to`` feeds
+        (``(group, owner)`` pairs, e.g. ``("notification", "bob")``).
+
+        Every write is blind (no read), in chunks of ``chunk`` keys;
+        ``progress(n)`` gets the number of feeds written so far after each.
+        Returns how many feeds were written. Group names and the activity are
+        checked before anything is written. If the store fails part-way, the
+        writes made so far stay, and calling again with the same activity
+        is safe (every write is idempotent).
+        """
+        return self._spread(activity, fanout_to, to, progress, deleted=False)
+
+    def remove_activity(
+        self,
+        activity: Activity,
+        *,
+        fanout_to: Iterable[str] | None = None,
+        to: Iterable[tuple[str, Ref]] = (),
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Remove ``activity`` everywhere ``add_activity`` put it: a tombstone
+        at the activity's time on its actor's feed first, then on the feeds
+        of every current follower and of ``to``: blind writes, no read.
+        A tombstone wins over the add whatever order they arrive in, so a
+        fan-out still in flight cannot bring it back. Followers who
+        unfollowed since lost it with ``unfollow`` (unless ``keep_history``).
+        """
+        return self._spread(activity, fanout_to, to, progress, deleted=True)
+
+    def _spread(
+        self,
+        activity: Activity,
+        fanout_to: Iterable[str] | None,
+        to: Iterable[tuple[str, Ref]],
+        progress: Callable[[int], None] | None,
+        *,
+        deleted: bool,
+    ) -> int:
+        if not isinstance(activity, Activity):
+            raise InvalidActivityError(f"expected an Activity, got {type(activity).__name__}")
+        targets = self._following_groups(fanout_to)
+        explicit: dict[str, list[str]] = {}
+        for name, owner in to:
+            explicit.setdefault(self.group(name).name, []).append(check_key(_key(owner)))
+        item_id, score, data = activity.item()
+        written = 0
+
+        def spread(name: str, keys: list[str]) -> None:
+            nonlocal written
+            base = written
+            step = (lambda n: progress(base + n)) if progress else None
+            written += self._timelines[name].fanout(
+                keys, item_id, score, data, deleted=deleted, chunk=self.chunk, progress=step
+            )
+
+        # The author's feed first, acknowledged before the followers are
+        # asked: the race rule in the module docstring depends on it.
+        spread(self.author_group, [_key(activity.actor)])
+        if targets:
+            keys = [_key(f) for f in self.followers(activity.actor)]
+            for group in targets:
+                spread(group.name, keys)
+        for name, keys in explicit.items():
+            spread(name, keys)
+        return written
+
+    # -- following ------------------------------------------------------------
+
+    def follow(
+        self,
+        follower: Ref,
+        target: Ref,
+        *,
+        copy_limit: int = 300,
+        feeds: Iterable[str] | None = None,
+    ) -> int:
+        """Copy ``target``'s newest ``copy_limit`` activities into ``follower``'s
+        feeds of the groups that follow the author group (or ``feeds``).
+
+        Call it after the application recorded the follow. One read of the
+        target's feed and one blind write per follower feed (all the copies
+        in one value). Returns how many activities were copied. Raises
+        ``InvalidFollowError`` for a follow of oneself or a ``copy_limit``
+        that is not an int of at least 0, before anything is written.
+        """
+        follower_key, groups = self._check_follow(follower, target, feeds)
+        if isinstance(copy_limit, bool) or not isinstance(copy_limit, int) or copy_limit < 0:
+            raise InvalidFollowError(f"copy_limit must be an int of at least 0, got {copy_limit!r}")
+        copied = 0
+        for group in groups:
+            source = self._source(group, target)
+            newest = visible_activities(source, copy_limit) if copy_limit else []
+            copied += self._timelines[group.name].add_many(
+                follower_key, [(a.id, a.time, a.data()) for _, a in newest]
+            )
+        return copied
+
+    def unfollow(
+        self,
+        follower: Ref,
+        target: Ref,
+        *,
+        keep_history: bool = False,
+        feeds: Iterable[str] | None = None,
+    ) -> int:
+        """Remove ``target``'s activities from ``follower``'s feeds of the
+        groups that follow the author group (or ``feeds``), unless
+        ``keep_history``. Call it after the application removed the follow.
+
+        Writes a tombstone, at the activity's time, for each of the target's
+        activities on the follower's feed and on the target's own feed (the
+        latter covers fan-outs still in flight; on a full feed only those
+        that could still make it into the feed): one read of each, one
+        blind write. Returns how many tombstones were written. Tombstones
+        hold slots like items (the merge rule), so they count toward the
+        feed's capacity until newer items push them off.
+        """
+        follower_key, groups = self._check_follow(follower, target, feeds)
+        if keep_history:
+            return 0
+        gone = 0
+        for group in groups:
+            timeline = self._timelines[group.name]
+            own = timeline.get(follower_key, raw=True)
+            tombstones = _unfollow_targets(
+                own, self._source(group, target), _key(target), timeline.max_items
+            )
+            gone += timeline.add_many(follower_key, tombstones, deleted=True)
+        return gone
+
+    def _check_follow(
+        self, follower: Ref, target: Ref, feeds: Iterable[str] | None
+    ) -> tuple[str, list[FeedGroup]]:
+        follower_key, target_key = _key(follower), _key(target)
+        if follower_key == target_key:
+            raise InvalidFollowError(f"{follower!r:.80} cannot follow themself")
+        groups = self._following_groups(feeds)
+        for group in groups:
+            if group.follows is None:
+                raise UnknownFeedGroupError(f"feed group {group.name!r} follows no group")
+        return follower_key, groups
+
+    def _source(self, group: FeedGroup, target: Ref) -> list[Record]:
+        assert group.follows is not None
+        records: list[Record] = self._timelines[group.follows].get(_key(target), raw=True)
+        return records
+
+
+def _unfollow_targets(
+    own: list[Record], source: list[Record], target: str, capacity: int
+) -> list[tuple[Any, Any, None]]:
+    """The items an unfollow tombstones: the target's visible activities on
+    the follower's feed, and those on the target's feed that could still
+    enter the follower's (all of them, unless that feed is full: then only
+    those above its oldest record, since a full feed never takes older)."""
+    ids = {}
+    gone = {r.id: r.score for r in own if r.deleted}
+    for record in own:
+        data = record.data
+        if not record.deleted and isinstance(data, dict) and _key(data.get("a")) == target:
+            ids[record.id] = record.score
+    floor = min((order_key(r) for r in own), default=None) if len(own) >= capacity else None
+    for record in source:
+        if record.deleted or gone.get(record.id, record.score - 1) >= record.score:
+            continue  # deleted already, or a tombstone at least as high is there
+        if floor is None or order_key(record) > floor:
+            ids.setdefault(record.id, record.score)
+    return [(i, score, None) for i, score in ids.items()]

@@ -1,0 +1,177 @@
+"""Reading feeds: flat, aggregated and notification pages, marks and counts.
+
+``FeedReads`` is the reading half of ``Feeds`` (``timak.activity._feeds``),
+kept apart so each module stays small; it only reads timelines, except the
+seen/read marks, which are blind writes to the readers' state timelines
+(see ``timak.activity._notify``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from ..errors import ConfigError, UnknownActivityGroupError, UnknownFeedGroupError
+from ..timelines import Timeline
+from ._activity import Ref
+from ._groups import FeedGroup
+from ._notify import NotificationState, mark_items
+from ._pages import (
+    ActivityPage,
+    AggregatedPage,
+    Group,
+    aggregate,
+    flat_page,
+    group_page,
+    visible_activities,
+)
+
+__all__ = ["FeedReads"]
+
+
+class FeedReads:
+    """Reads, marks and counts over the feed groups of a ``Feeds``."""
+
+    groups: dict[str, FeedGroup]
+    _timelines: dict[str, Timeline]
+    _states: dict[str, Timeline]
+
+    def group(self, name: str) -> FeedGroup:
+        """The ``FeedGroup`` called ``name``; ``UnknownFeedGroupError`` if none."""
+        found = self.groups.get(name) if isinstance(name, str) else None
+        if found is None:
+            raise UnknownFeedGroupError(
+                f"unknown feed group {name!r:.80}; the groups are {', '.join(self.groups)}"
+            )
+        return found
+
+    def timeline(self, name: str) -> Timeline:
+        """The ``Timeline`` that stores the feeds of group ``name``."""
+        return self._timelines[self.group(name).name]
+
+    def read(
+        self, feed: str, owner: Ref, limit: int = 25, cursor: str | None = None
+    ) -> ActivityPage:
+        """A page of ``owner``'s feed of group ``feed``, newest first, as
+        activities (any kind of group can be read flat)."""
+        _check_limit(limit)
+        records = self.timeline(feed).get(_key(owner), raw=True)
+        return flat_page(visible_activities(records), limit, cursor)
+
+    def aggregated(
+        self,
+        feed: str,
+        owner: Ref,
+        limit: int = 10,
+        cursor: str | None = None,
+        *,
+        group_limit: int = 10,
+    ) -> AggregatedPage:
+        """A page of groups of an aggregated or notification feed, newest
+        group first. Notification feeds add the reader's marks and counts
+        (see ``notifications``)."""
+        _check_limit(limit)
+        group = self.group(feed)
+        if group.kind == "flat":
+            raise UnknownFeedGroupError(f"feed group {feed!r} is flat, not aggregated")
+        groups = self._groups(group, owner, group_limit)
+        taken, next_cursor = group_page(groups, limit, cursor)
+        if group.kind != "notification":
+            return AggregatedPage(taken, next_cursor)
+        state = self._state(group, owner)
+        all_groups = [g for _, g in groups]
+        return AggregatedPage(
+            [_marked(g, state) for g in taken],
+            next_cursor,
+            unseen=sum(1 for g in all_groups if not state.is_seen(g)),
+            unread=sum(1 for g in all_groups if not state.is_read(g)),
+        )
+
+    def notifications(
+        self,
+        reader: Ref,
+        limit: int = 10,
+        cursor: str | None = None,
+        *,
+        feed: str = "notification",
+    ) -> AggregatedPage:
+        """A page of ``reader``'s notification groups, each with ``seen`` and
+        ``read``, and the feed's ``unseen``/``unread`` group counts."""
+        self._notification_group(feed)
+        return self.aggregated(feed, reader, limit, cursor)
+
+    def mark_seen(self, reader: Ref, *, feed: str = "notification") -> int:
+        """Mark everything now in ``reader``'s notification feed seen (one read
+        of the feed, one blind write). Returns how many marks were written
+        (0 for an empty feed)."""
+        group = self._notification_group(feed)
+        groups = self._groups(group, reader, 1)
+        if not groups:
+            return 0
+        newest = max(g.newest for _, g in groups)
+        return self._states[group.name].add_many(_key(reader), mark_items(seen=newest))
+
+    def mark_read(
+        self, reader: Ref, groups: Iterable[str] | None = None, *, feed: str = "notification"
+    ) -> int:
+        """Mark all of ``reader``'s notification groups read, or only the
+        groups with the ids in ``groups`` (each read up to its newest
+        activity). Raises ``UnknownActivityGroupError`` for an id the feed
+        does not hold, before writing. Returns how many marks were written."""
+        group = self._notification_group(feed)
+        present = {g.id: g for _, g in self._groups(group, reader, 1)}
+        if groups is None:
+            if not present:
+                return 0
+            items = mark_items(read=max(g.newest for g in present.values()))
+        else:
+            wanted = [groups] if isinstance(groups, str) else list(groups)
+            missing = [gid for gid in wanted if gid not in present]
+            if missing:
+                raise UnknownActivityGroupError(
+                    f"no group {missing[0]!r:.80} in {_key(reader)!r}'s {feed} feed"
+                )
+            items = mark_items(groups=[present[gid] for gid in wanted])
+        return self._states[group.name].add_many(_key(reader), items)
+
+    def unseen_count(self, reader: Ref, *, feed: str = "notification") -> int:
+        """How many of ``reader``'s notification groups are not seen."""
+        self._notification_group(feed)
+        return self.aggregated(feed, reader, 1, group_limit=1).unseen or 0
+
+    def unread_count(self, reader: Ref, *, feed: str = "notification") -> int:
+        """How many of ``reader``'s notification groups are not read."""
+        self._notification_group(feed)
+        return self.aggregated(feed, reader, 1, group_limit=1).unread or 0
+
+    def count(self, feed: str, owner: Ref) -> int:
+        """How many activities ``owner``'s feed of group ``feed`` holds."""
+        return self.timeline(feed).count(_key(owner))
+
+    def _notification_group(self, feed: str) -> FeedGroup:
+        group = self.group(feed)
+        if group.kind != "notification":
+            raise UnknownFeedGroupError(f"feed group {feed!r} is not a notification feed")
+        return group
+
+    def _groups(self, group: FeedGroup, owner: Ref, group_limit: int) -> list[tuple[Any, Group]]:
+        records = self._timelines[group.name].get(_key(owner), raw=True)
+        return aggregate(visible_activities(records), group.group_by, group_limit)
+
+    def _state(self, group: FeedGroup, reader: Ref) -> NotificationState:
+        return NotificationState.of(self._states[group.name].get(_key(reader), raw=True))
+
+
+def _marked(group: Group, state: NotificationState) -> Group:
+    return replace(group, seen=state.is_seen(group), read=state.is_read(group))
+
+
+def _check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"limit must be a positive int, got {limit!r}")
+
+
+def _key(owner: object) -> str:
+    """The timeline key of a feed owner (an actor id: str or int)."""
+    return owner if isinstance(owner, str) else str(owner)
