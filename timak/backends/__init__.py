@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from typing import TypeVar
 from urllib.parse import SplitResult, urlsplit
 
@@ -30,6 +31,7 @@ __all__ = [
     "UsesBackend",
     "connect",
     "default_url",
+    "redact_url",
     "split_url",
 ]
 
@@ -40,6 +42,15 @@ DEFAULT_URL = "sqlite:///timak.db"
 def default_url() -> str:
     """``$TIMAK_URL`` if set, else ``DEFAULT_URL``."""
     return os.environ.get("TIMAK_URL") or DEFAULT_URL
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its userinfo (user name and password) replaced by ``***``,
+    for messages and logs: a URL may carry credentials, and they must not."""
+    return _USERINFO.sub(r"\1***@", url) if isinstance(url, str) else url
 
 
 #: URL scheme -> module implementing it. Each module has ``from_url(SplitResult)``.
@@ -74,12 +85,15 @@ def split_url(url: str) -> SplitResult:
     'sqlite://'
     """
     if not isinstance(url, str) or "://" not in url:
-        raise ConfigError(f"expected a store URL such as 'sqlite:///timak.db', got {url!r}")
+        raise ConfigError(
+            f"expected a store URL such as 'sqlite:///timak.db', got {redact_url(url)!r}"
+        )
     try:
         parts = _StoreURL(*urlsplit(url))
         parts.port  # noqa: B018 - urlsplit checks the port only when asked
     except ValueError as exc:
-        raise ConfigError(f"malformed store URL {url!r}: {exc}") from exc
+        # Not chained: the cause could repeat the URL, credentials included.
+        raise ConfigError(f"malformed store URL {redact_url(url)!r}: {exc}") from None
     return parts
 
 
@@ -97,7 +111,9 @@ def connect(url: str) -> Backend:
     module_name = SCHEMES.get(parts.scheme)
     if module_name is None:
         known = ", ".join(f"{s}://" for s in SCHEMES)
-        raise ConfigError(f"unknown store {parts.scheme!r} in {url!r}; known: {known}")
+        raise ConfigError(
+            f"unknown store {parts.scheme!r} in {redact_url(url)!r}; known: {known}"
+        )
     module = importlib.import_module(module_name)
     backend: Backend = module.from_url(parts)
     return backend

@@ -79,12 +79,12 @@ sibling in the fold, and ``_MAX_INTERVALS`` intervals per writer.
 
 Errors
 ======
-Every driver exception is mapped inside ``map_errors`` (see ``error_class``).
+Every driver exception is mapped inside ``map_errors`` (``cassandra_errors.py``,
+with ``error_class``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import socket
@@ -101,22 +101,14 @@ from urllib.parse import SplitResult, parse_qsl, unquote
 
 from ..errors import (
     BackendError,
-    BackendTimeoutError,
     ConfigError,
     InvalidInputError,
     InvalidKeyError,
     MissingDriverError,
-    TimakError,
-    UnavailableError,
 )
 from .base import Backend, Fetched, StoreResult
 
 try:
-    import cassandra
-    import cassandra.cluster
-    import cassandra.connection
-    import cassandra.pool
-    import cassandra.protocol
     from cassandra import ConsistencyLevel, ProtocolVersion
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
@@ -125,6 +117,7 @@ try:
         DCAwareRoundRobinPolicy,
         ExponentialReconnectionPolicy,
         TokenAwarePolicy,
+        WhiteListRoundRobinPolicy,
     )
     from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_factory
     from cassandra.util import uuid_from_time
@@ -133,6 +126,9 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
         "the Cassandra backend needs the cassandra-driver package: "
         "pip install 'timak[cassandra]'"
     ) from _exc
+
+from .cassandra_errors import _ERROR_TABLE as _ERROR_TABLE  # re-exported for tests
+from .cassandra_errors import error_class, map_errors
 
 __all__ = [
     "CassandraBackend",
@@ -182,80 +178,6 @@ _CONSISTENCY_NAMES = {
 
 
 # --------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------
-
-#: Driver exception -> timak exception; the first matching row wins, so more
-#: specific classes come first. ``error_class`` adds the catch-alls.
-_ERROR_TABLE: tuple[tuple[type[BaseException], type[TimakError]], ...] = (
-    # Credentials and permissions are configuration, not outages.
-    (cassandra.AuthenticationFailed, ConfigError),
-    (cassandra.Unauthorized, ConfigError),
-    (cassandra.protocol.BadCredentials, ConfigError),
-    (cassandra.protocol.UnauthorizedErrorMessage, ConfigError),
-    (cassandra.UnresolvableContactPoints, ConfigError),
-    (cassandra.ConfigurationException, ConfigError),
-    (cassandra.protocol.ConfigurationException, ConfigError),
-    (cassandra.protocol.SyntaxException, ConfigError),
-    # Not enough replicas, nobody reachable, node starting or overloaded.
-    (cassandra.Unavailable, UnavailableError),
-    (cassandra.protocol.UnavailableErrorMessage, UnavailableError),
-    (cassandra.protocol.IsBootstrappingErrorMessage, UnavailableError),
-    (cassandra.protocol.OverloadedErrorMessage, UnavailableError),
-    (cassandra.cluster.NoHostAvailable, UnavailableError),
-    (cassandra.connection.ConnectionException, UnavailableError),
-    (cassandra.connection.ConnectionBusy, UnavailableError),
-    (cassandra.pool.NoConnectionsAvailable, UnavailableError),
-    # No answer in time: the write may or may not have been applied.
-    (cassandra.Timeout, BackendTimeoutError),
-    (cassandra.OperationTimedOut, BackendTimeoutError),
-    (cassandra.protocol.ReadTimeoutErrorMessage, BackendTimeoutError),
-    (cassandra.protocol.WriteTimeoutErrorMessage, BackendTimeoutError),
-    # Everything else the driver raises: ReadFailure, WriteFailure,
-    # InvalidRequest, ServerError, ProtocolException, ...
-    (cassandra.DriverException, BackendError),
-    (cassandra.protocol.ErrorMessage, BackendError),
-    # Sockets and TLS failing under the driver.
-    (OSError, UnavailableError),
-)
-
-
-def error_class(exc: BaseException) -> type[TimakError] | None:
-    """The timak exception class a driver exception maps to, or ``None`` for
-    exceptions that are not the driver's (programming errors propagate).
-
-    ``NoHostAvailable`` whose every host refused our credentials is a
-    ``ConfigError``; any other ``NoHostAvailable`` is an ``UnavailableError``.
-    """
-    if isinstance(exc, cassandra.cluster.NoHostAvailable):
-        causes = list((getattr(exc, "errors", None) or {}).values())
-        auth = (cassandra.AuthenticationFailed, cassandra.protocol.BadCredentials)
-        if causes and all(isinstance(c, auth) for c in causes):
-            return ConfigError
-        return UnavailableError
-    for driver_class, timak_class in _ERROR_TABLE:
-        if isinstance(exc, driver_class):
-            return timak_class
-    if type(exc).__module__.split(".")[0] == "cassandra":
-        return BackendError
-    return None
-
-
-@contextlib.contextmanager
-def map_errors(action: str) -> Iterator[None]:
-    """Re-raise driver exceptions as timak exceptions (cause kept in ``__cause__``)."""
-    try:
-        yield
-    except TimakError:
-        raise
-    except Exception as exc:
-        timak_class = error_class(exc)
-        if timak_class is None:
-            raise
-        raise timak_class(f"cassandra {action} failed: {type(exc).__name__}: {exc}") from exc
-
-
-# --------------------------------------------------------------------------
 # URL
 # --------------------------------------------------------------------------
 
@@ -271,12 +193,14 @@ class CassandraOptions:
     write_consistency: int = ConsistencyLevel.LOCAL_QUORUM
     timeout: float = 10.0
     connect_timeout: float = 5.0
-    username: str | None = None
+    username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
     tls: bool = False
     tls_ca: str | None = None
     tls_check_hostname: bool = True
     local_dc: str | None = None
+    #: Send requests only to ``hosts``, never to peers the driver discovers.
+    pin_hosts: bool = False
     create: bool = True
     #: ``None``: SimpleStrategy with min(3, nodes) replicas.
     replication: dict[str, str] | None = None
@@ -396,7 +320,15 @@ def parse_url(parts: SplitResult) -> CassandraOptions:
     ``timeout`` / ``connect_timeout``
         Seconds a request / a connection attempt may take (10 / 5).
     ``tls=1``, ``tls_ca=/path/ca.pem``, ``tls_check_hostname=0``
-        Encrypt; ``tls_ca`` implies ``tls=1`` and trusts that CA bundle.
+        Encrypt; ``tls_ca`` implies ``tls=1`` and trusts that CA bundle
+        (else the system's CAs). The certificate chain is always verified;
+        ``tls_check_hostname=0`` skips only the check that the certificate
+        names the host connected to.
+    ``pin_hosts=1``
+        Use only the listed hosts as coordinators (a white-list policy):
+        the driver still learns the other nodes but never sends them
+        requests. Replication is unchanged: the coordinator still writes
+        to every replica it can reach.
     ``local_dc``
         Data center whose nodes are preferred (default: the contact points').
     ``create=0``
@@ -421,7 +353,7 @@ def parse_url(parts: SplitResult) -> CassandraOptions:
     and ``TIMAK_CASSANDRA_PASSWORD``.
     """
     if parts.scheme != "cassandra":
-        raise ConfigError(f"not a cassandra URL: {parts.geturl()!r}")
+        raise ConfigError(f"not a cassandra URL: {parts.scheme}://...")
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     hosts, port = _split_hosts(hostlist) if hostlist else (("127.0.0.1",), DEFAULT_PORT)
     username: str | None = None
@@ -464,6 +396,7 @@ def parse_url(parts: SplitResult) -> CassandraOptions:
         "connect_timeout": _seconds,
         "tls": _flag,
         "tls_check_hostname": _flag,
+        "pin_hosts": _flag,
         "create": _flag,
         "gc_grace_seconds": lambda n, t: _positive_int(n, t, minimum=0),
         "memtable_flush_period_in_ms": lambda n, t: _positive_int(n, t, minimum=0),
@@ -724,7 +657,7 @@ class CassandraBackend(Backend):
         self.options = options
         self._writers = _Writers(options.writer_cache)
         self._closed = False
-        with map_errors("connect"):
+        with map_errors("connect", options):
             self._cluster = self._make_cluster(options)
             self._session: Session = self._cluster.connect()
         #: What opening did to the schema (``ensure_schema``); empty with create=0.
@@ -741,8 +674,13 @@ class CassandraBackend(Backend):
 
     @staticmethod
     def _make_cluster(options: CassandraOptions) -> Cluster:
+        child: Any = (
+            WhiteListRoundRobinPolicy(list(options.hosts))
+            if options.pin_hosts
+            else DCAwareRoundRobinPolicy(options.local_dc)
+        )
         profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(options.local_dc)),
+            load_balancing_policy=TokenAwarePolicy(child),
             request_timeout=options.timeout,
             consistency_level=options.read_consistency,
             row_factory=tuple_factory,

@@ -18,7 +18,7 @@ import argparse
 from typing import Any
 from urllib.parse import SplitResult
 
-from ..backends import split_url
+from ..backends import redact_url, split_url
 from ..errors import ConfigError
 from . import store_url
 
@@ -30,7 +30,8 @@ def _cassandra_url(args: argparse.Namespace) -> SplitResult:
     parts = split_url(url)
     if parts.scheme != "cassandra":
         raise ConfigError(
-            f"`timak cassandra` needs a cassandra:// store URL (--url or TIMAK_URL), got {url!r}"
+            "`timak cassandra` needs a cassandra:// store URL (--url or TIMAK_URL), "
+            f"got {redact_url(url)!r}"
         )
     return parts
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from queue import Empty
 from typing import Any
 
-from ..backends import connect
+from ..backends import connect, redact_url
 from ..timelines import Timeline
 from . import store_url
 from ._progress import Progress
@@ -213,7 +213,7 @@ def _demo(args: argparse.Namespace) -> int:
         tmpdir = tempfile.mkdtemp(prefix="timak-demo-")
         url = f"sqlite:///{tmpdir}/demo.db"
     bucket = f"demo-{uuid.uuid4().hex[:8]}"
-    print(f"store {url}, bucket {bucket}", file=sys.stderr)
+    print(f"store {redact_url(url)}, bucket {bucket}", file=sys.stderr)
     net = Network.make(args.users, args.follows, args.posts, args.seed)
     Timeline(connection=url, bucket=bucket).close()  # create schema/keyspace up front
     try:
