@@ -202,6 +202,39 @@ def test_fanout_starts_from_full_timelines_at_staggered_fold_points() -> None:
     assert 0 < len(folded) < len(mine) // 4
 
 
+def test_repeated_reads_and_folds_use_a_fresh_timeline_each_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Timeline may cache values it decoded; a case that reads or folds the
+    same siblings again and again must not time a warm cache."""
+    used: list[Timeline] = []
+    for method in ("page", "fold"):
+        real = getattr(Timeline, method)
+
+        def spy(self: Timeline, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            used.append(self)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Timeline, method, spy)
+    sizes = bench.Sizes(fanout_keys=4, items=30, limit=10, pending=(8,))
+    with bench.open_backends(["memory"]) as backends:
+        for case in bench_cases.cases(backends, sizes):
+            if case.scenario not in ("newest", "fold"):
+                continue
+            prepared = case.prepare(None)
+            try:
+                kept: list[Timeline] = []  # alive, so no two can share an id
+                for _ in range(3):
+                    used.clear()
+                    assert prepared.subject.setup is not None
+                    prepared.subject.setup()
+                    prepared.subject.run()
+                    kept.append(used[-1])
+                assert len({id(tl) for tl in kept}) == 3, case.name
+            finally:
+                prepared.cleanup()
+
+
 def test_cases_leave_no_keys_behind(peer: bench.RedisPeer) -> None:
     with bench.open_backends(["memory"]) as backends:
         list(bench.iter_results(backends, bench.QUICK, peer=peer, only=["fanout", "newest"]))
