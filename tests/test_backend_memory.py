@@ -67,3 +67,36 @@ def test_a_context_of_another_store_is_refused() -> None:
 def test_a_store_name_must_be_a_str() -> None:
     with pytest.raises(ConfigError):
         MemoryBackend(5)  # type: ignore[arg-type]
+
+
+def test_an_after_failure_applies_the_write_then_raises() -> None:
+    from timak.errors import BackendTimeoutError
+
+    backend = MemoryBackend()
+    backend.fail_next(BackendTimeoutError("ack lost"), ops=["store"], after=True)
+    with pytest.raises(BackendTimeoutError, match="ack lost"):
+        backend.store("b", "k", b"v")
+    assert backend.fetch("b", "k").siblings == [b"v"]
+    backend.store("b", "k", b"w")  # only the next call failed
+    assert sorted(backend.fetch("b", "k").siblings) == [b"v", b"w"]
+
+
+def test_a_timeline_write_whose_ack_is_lost_is_stored_and_safe_to_retry() -> None:
+    """What callers must assume of a timeout: the write may have landed, and
+    retrying it (every timak write is idempotent) neither doubles nor loses it."""
+    from timak import Timeline
+    from timak.errors import BackendTimeoutError
+
+    backend = MemoryBackend()
+    tl = Timeline(backend, max_items=10)
+    backend.fail_next(BackendTimeoutError("ack lost"), ops=["store"], after=True)
+    with pytest.raises(BackendTimeoutError):
+        tl.add("k", "a", 1, obj_data={"x": 1})
+    assert tl.get("k") == [{"x": 1}]
+    backend.fail_next(BackendTimeoutError("ack lost"), ops=["store_many"], after=True)
+    with pytest.raises(BackendTimeoutError):
+        tl.fanout(["k", "j"], "b", 2)
+    assert tl.add("k", "a", 1, obj_data={"x": 1}) == ["b", {"x": 1}]
+    assert tl.fanout(["k", "j"], "b", 2) == 2
+    assert tl.get("k") == ["b", {"x": 1}]
+    assert tl.get("j") == ["b"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import zlib
 
 import msgpack
@@ -11,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_budget import examples
 
-from timak.encoding import COMPRESS_AT, MAGIC, decode, encode
+from timak._records import _UNSET
+from timak.encoding import CHUNK_ROWS, COMPRESS_AT, HOT_ROWS, MAGIC, decode, encode
 from timak.errors import CorruptValueError, InvalidDataError
 from timak.value import Record, TimelineValue, merge
 
@@ -52,24 +54,93 @@ def values(draw: st.DrawFn) -> TimelineValue:
 
 
 @settings(max_examples=examples(500), suppress_health_check=[HealthCheck.too_slow])
-@given(values())
-def test_round_trip(value: TimelineValue) -> None:
-    assert decode(encode(value)) == value
+@given(values(), st.sampled_from([0, 2, 96]), st.sampled_from([1, 3, 48]))
+def test_round_trip(value: TimelineValue, hot_rows: int, chunk_rows: int) -> None:
+    data = encode(value, compress_at=0, hot_rows=hot_rows, chunk_rows=chunk_rows)
+    for decoded in (decode(data), decode(data, lazy=True)):
+        assert decoded == value and decoded.capacity == value.capacity
+        assert decoded.newest_first() == value.newest_first()
+        assert encode(decoded, compress_at=0, hot_rows=hot_rows, chunk_rows=chunk_rows) == data
 
 
-def test_large_values_are_compressed_and_round_trip() -> None:
+def test_large_values_are_compressed_in_chunks_and_round_trip() -> None:
     value = merge(
         [], 1000, extra=[Record(i, i, False, {"body": "hello " * 20}) for i in range(200)]
     )
     data = encode(value)
-    assert data[:3] == MAGIC + b"\x02"
+    assert data[:3] == MAGIC + b"\x03"
+    capacity, chunks = msgpack.unpackb(data[3:])
+    assert capacity == 1000
+    # The newest chunk is plain and at most HOT_ROWS long; the rest are
+    # compressed chunks of CHUNK_ROWS records.
+    assert chunks[0][1] == 0 and len(chunks[0][0]) <= HOT_ROWS
+    assert [c[1] for c in chunks[1:]] == [1] * (len(chunks) - 1)
+    assert all(len(c[0]) == CHUNK_ROWS for c in chunks[1:])
+    assert sum(len(c[0]) for c in chunks) == 200
     assert len(data) < len(encode(value, compress_at=1 << 40)) / 3
     assert decode(data) == value
 
 
-def test_small_values_are_plain() -> None:
+def test_small_values_are_one_plain_chunk() -> None:
     data = encode(merge([], 10, extra=[Record("a", 1)]))
-    assert data[:3] == MAGIC + b"\x01" and len(data) < COMPRESS_AT
+    assert data[:3] == MAGIC + b"\x03" and len(data) < COMPRESS_AT
+    assert msgpack.unpackb(data[3:]) == [10, [[["a"], 0, [msgpack.packb([1, 0, 0])]]]]
+
+
+def test_blind_single_records_state_no_capacity() -> None:
+    value = TimelineValue({"a": Record("a", 1, False, {"x": 1}, 7)})
+    assert value.capacity is None
+    data = encode(value)
+    assert msgpack.unpackb(data[3:])[0] is None
+    assert decode(data).capacity is None and decode(data) == value
+
+
+def test_data_stays_encoded_until_read() -> None:
+    value = merge([], 100, extra=[Record(i, i, False, {"n": i}) for i in range(100)])
+    decoded = decode(encode(value), lazy=True)
+    # Looking at the newest record decodes that one record, and not its data
+    # until it is asked for.
+    newest = decoded.newest()
+    assert newest is not None and newest._data is _UNSET
+    assert [len(c._records) for c in decoded.chunks] == [1] + [0] * (len(decoded.chunks) - 1)
+    assert [r.id for r in itertools.islice(decoded.iter_newest(hint=3), 3)] == [99, 98, 97]
+    assert [len(c._records) for c in decoded.chunks] == [3] + [0] * (len(decoded.chunks) - 1)
+    assert newest.data == {"n": 99} and newest.encoded_data == msgpack.packb({"n": 99})
+
+
+def test_unchanged_chunks_are_written_back_as_read() -> None:
+    value = merge([], 300, extra=[Record(i, i, False, {"n": i}) for i in range(300)])
+    data = encode(value)
+    decoded = decode(data, lazy=True)
+    grown = merge([decoded], 300, extra=[Record("new", 1000, False, "x")])
+    again = encode(grown)
+    old_chunks = msgpack.unpackb(data[3:])[1]
+    new_chunks = msgpack.unpackb(again[3:])[1]
+    # The compressed chunks are the same bytes; only the oldest lost a record
+    # (its id), while its rows keep the trimmed one as an ignored tail.
+    assert [c[2] for c in new_chunks[1:]] == [c[2] for c in old_chunks[1:]]
+    assert new_chunks[-1][0] == old_chunks[-1][0][:-1]
+    assert not any(c.loaded for c in decoded.chunks[1:])
+    assert decode(again) == merge([value], 300, extra=[Record("new", 1000, False, "x")])
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_formats_1_and_2_still_decode(compressed: bool) -> None:
+    rows = [["b", 2, 0, 5, {"x": [1, 2]}], ["a", 1, 1, 4], [3, 0.5, 0, 3]]
+    body = msgpack.packb(rows)
+    data = MAGIC + (b"\x02" + zlib.compress(body) if compressed else b"\x01" + body)
+    value = decode(data)
+    assert value.legacy and value.capacity is None
+    assert value.newest_first() == [
+        Record("b", 2, False, {"x": [1, 2]}, 5), Record("a", 1, True, None, 4),
+        Record(3, 0.5, False, None, 3),
+    ]
+    assert encode(value)[:3] == MAGIC + b"\x03"
+
+
+def test_a_newer_format_is_named() -> None:
+    with pytest.raises(CorruptValueError, match="format 4"):
+        decode(MAGIC + b"\x04" + msgpack.packb([None, []]))
 
 
 def test_unencodable_data_raises_typed_error() -> None:

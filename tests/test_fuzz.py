@@ -1,9 +1,11 @@
 """Fuzzing what timak parses from a store: only timak's own errors may come out.
 
 ``timak.encoding.decode`` gets random bytes, mutated valid encodings (bit
-flips, cuts, splices, insertions), valid msgpack of the wrong shape and zlib
-bombs: it must return a value or raise ``CorruptValueError``, and a value it
-returns must survive what read repair does with it (merge, encode, decode).
+flips, cuts, splices, insertions) of formats 1, 2 and 3, valid msgpack of the
+wrong shape and zlib bombs: it must return a value or raise
+``CorruptValueError``, and a value it returns must survive what read repair
+does with it (merge, encode, decode). Format 3 is also decoded lazily, and
+then every chunk and every item's data is read: the same rule holds there.
 The Riak backend's multipart parser, boundary parser, key-listing parser and
 ``fetch`` (against made-up HTTP answers) may raise only ``TimakError``.
 
@@ -59,10 +61,36 @@ def values(draw: st.DrawFn) -> TimelineValue:
     })
 
 
+def legacy(value: TimelineValue, compressed: bool) -> bytes:
+    """``value`` in format 1 (or 2, compressed), as timak wrote it before format 3."""
+    rows = [
+        [r.id, r.score, 1, r.arrived] if r.deleted
+        else [r.id, r.score, 0, r.arrived] if r.data is None
+        else [r.id, r.score, 0, r.arrived, r.data]
+        for r in value.newest_first()
+    ]
+    body = msgpack.packb(rows)
+    return MAGIC + (b"\x02" + zlib.compress(body) if compressed else b"\x01" + body)
+
+
+@st.composite
+def v3_encodings(draw: st.DrawFn) -> bytes:
+    """A valid format-3 encoding: one plain chunk, or several, some compressed."""
+    return encode(
+        draw(values()),
+        compress_at=draw(st.sampled_from([0, 64, 4096])),
+        hot_rows=draw(st.sampled_from([0, 2, 96])),
+        chunk_rows=draw(st.sampled_from([1, 3, 48])),
+    )
+
+
 @st.composite
 def encodings(draw: st.DrawFn) -> bytes:
-    """A valid encoding, plain or compressed."""
-    return encode(draw(values()), compress_at=draw(st.sampled_from([0, 64, 4096])))
+    """A valid encoding of any format: 3, or 1 and 2 as older timak wrote them."""
+    kind = draw(st.sampled_from(["v3", "v3", "v1", "v2"]))
+    if kind == "v3":
+        return draw(v3_encodings())
+    return legacy(draw(values()), compressed=kind == "v2")
 
 
 # Anything msgpack packs, including extension types and unsigned 64-bit ints.
@@ -103,9 +131,18 @@ def decodes_or_corrupt(blob: bytes) -> TimelineValue | None:
     """``decode(blob)``: a usable value or ``CorruptValueError``, nothing else."""
     FUZZ_CASES["decode"] += 1
     try:
+        lazy = decode(blob, lazy=True)
+        # Everything a lazy value decodes later may raise only the same error.
+        for record in lazy.iter_newest():
+            record.data  # noqa: B018
+    except CorruptValueError:
+        lazy = None
+    try:
         value = decode(blob)
     except CorruptValueError:
+        assert lazy is None, "decode refused what decode(lazy=True) accepted"
         return None
+    assert lazy == value
     # Read repair merges what it decoded and writes it back: that must work.
     merged = merge([value, value], 10**6)
     again = encode(merged)
@@ -136,13 +173,30 @@ def test_mutated_valid_encodings(blob: bytes, other: bytes, data: st.DataObject)
 
 
 @FUZZ_SLOW
-@given(encodings(), st.data())
-def test_mutated_compressed_bodies(blob: bytes, data: st.DataObject) -> None:
+@given(values(), st.data())
+def test_mutated_compressed_bodies(value: TimelineValue, data: st.DataObject) -> None:
     # Damage the msgpack body, then compress it properly: the zlib layer is
     # sound and the damage reaches the record parser.
-    body = blob[3:] if blob[2] == 1 else zlib.decompress(blob[3:])
-    damaged = mutate(body, data.draw, blob)
+    blob = legacy(value, compressed=False)
+    damaged = mutate(blob[3:], data.draw, blob)
     decodes_or_corrupt(MAGIC + b"\x02" + zlib.compress(damaged))
+
+
+@FUZZ_SLOW
+@given(values(), st.data())
+def test_mutated_compressed_chunks(value: TimelineValue, data: st.DataObject) -> None:
+    # The same for format 3: damage the rows of one compressed chunk, then
+    # compress them properly again.
+    assume(len(value) > 0)
+    blob = encode(value, compress_at=0, hot_rows=0, chunk_rows=2)
+    capacity, chunks = msgpack.unpackb(blob[3:])
+    at = data.draw(st.integers(0, len(chunks) - 1))
+    if chunks[at][1] == 1:
+        rows = zlib.decompress(chunks[at][2])
+        chunks[at][2] = zlib.compress(mutate(rows, data.draw, blob))
+    else:
+        chunks[at][2] = [mutate(row, data.draw, blob) for row in chunks[at][2]]
+    decodes_or_corrupt(MAGIC + b"\x03" + msgpack.packb([capacity, chunks]))
 
 
 @FUZZ_SLOW
@@ -152,6 +206,30 @@ def test_valid_msgpack_of_the_wrong_shape(obj: Any, compress: bool) -> None:
     decodes_or_corrupt(MAGIC + (b"\x02" + zlib.compress(body) if compress else b"\x01" + body))
 
 
+# Format-3 bodies of the right outline with wrong parts: chunks whose ids,
+# codec or rows are anything msgpack packs.
+v3_chunks = st.lists(
+    st.tuples(
+        st.one_of(st.lists(st.one_of(INT64, st.text(max_size=3)), max_size=4), msgpack_objects),
+        st.sampled_from([0, 1, 2, -1, True]),
+        st.one_of(
+            st.lists(st.one_of(msgpack_objects, record_like.map(msgpack.packb)), max_size=4),
+            st.one_of(msgpack_objects, record_like).map(
+                lambda o: zlib.compress(msgpack.packb(o))
+            ),
+            msgpack_objects,
+        ),
+    ).map(list),
+    max_size=3,
+)
+
+
+@FUZZ_SLOW
+@given(st.one_of(st.none(), st.integers(-2, 2**32), msgpack_objects), v3_chunks)
+def test_v3_bodies_of_the_wrong_shape(capacity: Any, chunks: list[Any]) -> None:
+    decodes_or_corrupt(MAGIC + b"\x03" + msgpack.packb([capacity, chunks]))
+
+
 @FUZZ_SLOW
 @given(values())
 def test_valid_encodings_round_trip(value: TimelineValue) -> None:
@@ -159,6 +237,8 @@ def test_valid_encodings_round_trip(value: TimelineValue) -> None:
     decoded = decodes_or_corrupt(blob)
     assert decoded is not None
     assert encode(decoded) == blob
+    for old in (legacy(value, False), legacy(value, True)):
+        assert decodes_or_corrupt(old) == value  # formats 1 and 2 still decode
 
 
 @pytest.mark.parametrize(
@@ -195,6 +275,30 @@ def test_zlib_bombs_are_corrupt(body: bytes) -> None:
         memoryview(MAGIC + b"\x01\xc1"),  # reserved byte
         "TK\x01\x90",  # not bytes
         None,
+        MAGIC + b"\x04" + msgpack.packb([None, []]),  # a newer format
+        MAGIC + b"\x03" + msgpack.packb([0, []]),  # capacity 0
+        MAGIC + b"\x03" + msgpack.packb([True, []]),  # bool capacity
+        MAGIC + b"\x03" + msgpack.packb([1, [[[1, 2], 0, [b"\x93\x01\x00\x00"] * 2]]]),  # over
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1], 0, []]]]),  # an id without a row
+        MAGIC + b"\x03" + msgpack.packb([None, [[[], 0, []]]]),  # an empty chunk
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1, 1], 0, [b"\x93\x02\x00\x00",
+                                                       b"\x93\x01\x00\x00"]]]]),  # id twice
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1], 0, [b"\x93\x01\x00\x00"]],
+                                               [[1], 0, [b"\x93\x00\x00\x00"]]]]),  # twice
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1, 2], 0, [b"\x93\x01\x00\x00",
+                                                       b"\x93\x02\x00\x00"]]]]),  # order
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1], 0, [b"\x93\x01\x00\x00"]],
+                                               [[2], 0, [b"\x93\x02\x00\x00"]]]]),  # order
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1], 0, [b"\x94\x01\x00\x00\xc4\x01\xc0"]]]]),
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1], 0, [b"\x94\x01\x01\x00\xc4\x01\x01"]]]]),
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1.5], 0, [b"\x93\x01\x00\x00"]]]]),
+        MAGIC + b"\x03" + msgpack.packb([None, [[[True], 0, [b"\x93\x01\x00\x00"]]]]),
+        MAGIC + b"\x03" + msgpack.packb([None, [[[""], 0, [b"\x93\x01\x00\x00"]]]]),
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1], 1, zlib.compress(b"\x90")]]]),  # no rows
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1], 1, b"not zlib"]]]),
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1], 1, zlib.compress(b"\xc0" * (70 << 20))]]]),
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1], 0, [b"\x94\x01\x00\x00\xc4\x02\x81\x90"]]]]),
+        MAGIC + b"\x03" + msgpack.packb([None, [[[1], 0, [b"\x94\x01\x00\x00\xc4\x02\x01\x01"]]]]),
     ],
 )
 def test_known_hostile_values_are_corrupt(blob: Any) -> None:

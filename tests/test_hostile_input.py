@@ -253,13 +253,15 @@ def test_oversized_item_is_refused_before_writing(make: Callable[..., Timeline])
 
 
 def test_oversized_value_is_refused_before_writing(make: Callable[..., Timeline]) -> None:
-    tl = make(max_items=100, max_value_bytes=2000)
+    # Each item may take max_value_bytes / (max_items + 48) bytes, so that a
+    # full timeline always fits: items that grow are refused from 59 bytes.
+    tl = make(max_items=100, max_value_bytes=148 * 59)
     added = 0
-    with pytest.raises(ValueTooLargeError, match="max_value_bytes is 2000"):
+    with pytest.raises(ValueTooLargeError, match="max_value_bytes is 8732"):
         for n in range(100):
             before = snapshot(tl)
             # Random-looking data, so compression cannot keep it small.
-            tl.add("k", n, n, uuid.uuid4().hex * 8)
+            tl.add("k", n, n, uuid.uuid4().hex[: 4 * n])
             added += 1
     assert 3 <= added < 10
     assert snapshot(tl) == before

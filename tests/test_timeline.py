@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -281,15 +282,62 @@ def test_bad_keys_are_refused(backend: Backend, key: object) -> None:
     assert list(backend.keys("timelines")) == []
 
 
-def test_oversized_values_are_refused_before_writing(backend: Backend) -> None:
-    tl = Timeline(connection=backend, max_value_bytes=2000, max_item_bytes=1000)
+def test_oversized_items_are_refused_before_writing(backend: Backend) -> None:
+    tl = Timeline(connection=backend, max_items=3, max_value_bytes=51 * 600, max_item_bytes=1000)
+    assert tl.item_limit() == 600  # max_value_bytes / (capacity + 48)
     with pytest.raises(ValueTooLargeError, match="max_item_bytes"):
         tl.add("k", 1, 1, obj_data="x" * 2000)
     for i in range(3):
-        tl.add("k", i, i, obj_data="y" * 600)
+        tl.add("k", i, i, obj_data="y" * 500)
     with pytest.raises(ValueTooLargeError, match="max_value_bytes"):
-        tl.add("k", 9, 9, obj_data="z" * 900)
-    assert tl.get("k") == ["y" * 600] * 3
+        tl.add("k", 9, 9, obj_data="z" * 700)
+    with pytest.raises(ValueTooLargeError, match="max_value_bytes"):
+        tl.fanout(["k", "other"], 9, 9, obj_data="z" * 700)
+    assert tl.get("k") == ["y" * 500] * 3
+    assert list(backend.keys("timelines")) == ["k"]
+
+
+def test_a_key_never_leaves_its_size_bound_and_deletes_always_work(backend: Backend) -> None:
+    """Issue 10, defect 2: 60,000-byte items fanned out to a 1,000-item
+    timeline used to pile up siblings nothing could fold, and the delete
+    raised ValueTooLargeError. Items over the slot size are refused before
+    anything is stored; merges are never refused for size."""
+    tl = Timeline(connection=backend, max_items=1000, fold_at=4)
+    for i in range(20):
+        with pytest.raises(ValueTooLargeError):
+            tl.fanout(["k"], i, i, {"b": os.urandom(60_000)})
+    assert backend.fetch("timelines", "k").siblings == []
+    assert tl.delete("k", 3, 3) == []
+    # Items of the largest allowed size fill the timeline, through folds and
+    # read repair, and the stored value stays under max_value_bytes.
+    small = Timeline(connection=backend, max_items=20, fold_at=4, max_value_bytes=20_000)
+    blob = b"x" * (small.item_limit() - 60)
+    for i in range(60):
+        small.fanout(["full"], i, i, {"b": blob})
+        siblings = backend.fetch("timelines", "full").siblings
+        assert len(siblings) <= 4 and all(len(v) <= 20_000 for v in siblings)
+    assert len(small.get("full")) == 20
+    (stored,) = backend.fetch("timelines", "full").siblings
+    assert len(stored) <= 20_000
+    for i in range(59, 39, -1):
+        small.delete("full", i, i)
+    assert small.get("full") == [] and len(backend.fetch("timelines", "full").siblings) == 1
+
+
+def test_a_full_timeline_of_largest_items_fits_max_value_bytes() -> None:
+    """The static bound: capacity + 48 slots of item_limit bytes hold any
+    full timeline, whatever its chunks and trimmed tails."""
+    from timak.backends.memory import MemoryBackend
+
+    backend = MemoryBackend()
+    for capacity in (1, 7, 60, 200):
+        tl = Timeline(connection=backend, max_items=capacity, max_value_bytes=300_000)
+        data = os.urandom(tl.item_limit())
+        for i in range(capacity + 70):
+            size = tl.item_limit() - 40 - (i % 7)
+            tl.add(f"k{capacity}", i, i, obj_data=data[:size])
+            (value,) = backend.fetch("timelines", f"k{capacity}").siblings
+            assert len(value) <= tl.max_value_bytes
 
 
 @pytest.mark.parametrize("max_items", [0, -1, True, 2.5])
@@ -387,3 +435,130 @@ def test_compact_counts_a_fold_only_when_the_merge_was_stored() -> None:
     stats = tl.compact()
     assert (stats.keys, stats.folded) == (3, 1)
     assert tl.stats.folds == 0  # compact counts in its own stats
+
+
+# -- capacity is stored with the value ----------------------------------------
+
+
+@pytest.fixture(params=["memory", "sqlite", "riak"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Every store that runs here: memory, SQLite and the Riak test double."""
+    if request.param == "riak":
+        pytest.importorskip("urllib3")
+        from riak_double import RiakTestDouble
+
+        with RiakTestDouble() as riak:
+            backend = connect(riak.url())
+            yield backend
+            backend.close()
+        return
+    url = f"memory://{uuid.uuid4().hex}" if request.param == "memory" else (
+        f"sqlite:///{tmp_path}/timak.db")
+    backend = connect(url)
+    yield backend
+    backend.close()
+
+
+def test_a_larger_timeline_read_with_a_smaller_max_items_loses_nothing(backend: Backend) -> None:
+    """Issue 11, capacity: a key written with max_items=5000 holding 1,501
+    items, read by the CLI's default and by Timeline(max_items=1000)."""
+    big = Timeline(connection=backend, max_items=5000, fold_at=1000)
+    for i in range(1501):
+        big.fanout(["k"], i, i)
+    big.fanout(["k"], "x", 5000)  # leave siblings: the read below repairs
+    small = Timeline(connection=backend, max_items=1000)
+    assert len(small.get("k")) == 1502
+    assert len(backend.fetch("timelines", "k").siblings) == 1
+    assert decode(backend.fetch("timelines", "k").siblings[0]).capacity == 5000
+    seen, cursor = [], None
+    while True:
+        page = small.page("k", limit=400, cursor=cursor)
+        seen += page.items
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert len(seen) == 1502 and seen[0] == "x"
+    before = backend.fetch("timelines", "k").siblings
+    for write in (lambda: small.add("k", "new", 10**6), lambda: small.delete("k", 5, 5)):
+        with pytest.raises(ConfigError, match="capacity 5000"):
+            write()
+    assert backend.fetch("timelines", "k").siblings == before  # nothing written
+    adopt = Timeline(connection=backend, max_items=None)
+    assert len(adopt.add("k", "new", 10**6)) == 1503
+    assert small.fold("k") == 1 and len(small.get("k")) == 1503
+
+
+def test_max_items_none_adopts_the_stored_capacity_and_defaults_new_keys(
+    backend: Backend,
+) -> None:
+    adopt = Timeline(connection=backend, max_items=None)
+    adopt.add("new", 1, 1)
+    assert decode(backend.fetch("timelines", "new").siblings[0]).capacity == 1000
+    Timeline(connection=backend, max_items=2).add("two", "a", 1)
+    assert adopt.add("two", "b", 2) == ["b", "a"]
+    assert adopt.add("two", "c", 3) == ["c", "b"]  # the key's own capacity, 2
+
+
+def test_a_small_capacity_writer_cannot_resurrect_a_deleted_item(backend: Backend) -> None:
+    big = Timeline(connection=backend, max_items=10)
+    for i in range(5):
+        big.add("k", i, i)
+    big.delete("k", 0, 0)
+    with pytest.raises(ConfigError):
+        Timeline(connection=backend, max_items=2).add("k", 0, 0)
+    assert big.get("k") == [4, 3, 2, 1]
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_old_format_values_lose_nothing_and_are_rewritten_as_format_3(
+    backend: Backend, compressed: bool
+) -> None:
+    import zlib
+
+    import msgpack
+
+    rows = [[i, 10_000 - i, 0, 0, {"n": i}] for i in range(1501)]
+    body = msgpack.packb(rows)
+    old = b"TK" + (b"\x02" + zlib.compress(body) if compressed else b"\x01" + body)
+    backend.store("timelines", "old", old)
+    backend.store("timelines", "old", old)  # two siblings: the read repairs
+    tl = Timeline(connection=backend, max_items=1000)
+    assert len(tl.get("old")) == 1501
+    (stored,) = backend.fetch("timelines", "old").siblings
+    assert stored[:3] == b"TK\x03" and decode(stored).capacity == 1501
+    with pytest.raises(ConfigError):
+        tl.add("old", "new", 1)
+    assert len(Timeline(connection=backend, max_items=None).add("old", "new", 10**5)) == 1501
+
+
+def test_two_writers_in_one_microsecond_converge_on_any_store(any_store: Backend) -> None:
+    """Issue 10, defect 1, through Timeline: the same id and score with data
+    1 and True written blind in either order reads back the same."""
+    results = []
+    for order in ((1, True), (True, 1)):
+        key = f"k{len(results)}"
+        tl = Timeline(connection=any_store, clock=lambda: 42, fold_at=1000)
+        for data in order:
+            tl.fanout([key], "x", 5, [data])
+        results.append(tl.get(key, raw=True)[0])
+    assert results[0] == results[1] and results[0].data == [True]
+
+
+def test_the_size_bound_holds_and_deletes_work_on_every_store(any_store: Backend) -> None:
+    """Issue 10, defect 2, on memory, SQLite and the Riak double."""
+    tl = Timeline(connection=any_store, max_items=1000, fold_at=8)
+    for i in range(20):
+        with pytest.raises(ValueTooLargeError):
+            tl.fanout(["k"], i, i, {"b": os.urandom(60_000)})
+    tl.fanout(["k"], 99, 99)
+    assert tl.delete("k", 3, 3) == [99] and tl.delete("k", 99, 99) == []
+    small = Timeline(connection=any_store, max_items=30, fold_at=8, max_value_bytes=40_000)
+    blob = os.urandom(small.item_limit() - 60)
+    for i in range(100):
+        small.fanout(["full"], i, i, {"b": blob})
+        siblings = any_store.fetch("timelines", "full").siblings
+        assert len(siblings) <= 8 and all(len(v) <= 40_000 for v in siblings)
+    assert len(small.get("full")) == 30
+    for i in range(99, 69, -1):
+        small.delete("full", i, i)
+    assert small.get("full") == []

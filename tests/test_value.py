@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis_budget import examples
 
-from timak.value import Record, TimelineValue, check_data, check_id, check_score, merge
+from timak.value import Record, Score, TimelineValue, check_data, check_id, check_score, merge
 
 CAPACITY = st.integers(min_value=1, max_value=6)
 ids = st.one_of(st.integers(0, 8), st.sampled_from(["a", "b", "c", "d"]))
@@ -172,3 +172,172 @@ def test_unencodable_data_is_rejected(bad: object) -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError):
         merge([], 0)
+
+
+# -- issue 10, defect 1: records Python calls equal but that encode differently
+
+
+def test_equal_but_differently_encoded_records_merge_alike_in_any_order() -> None:
+    a = TimelineValue({"x": Record("x", 5, False, 1)})
+    b = TimelineValue({"x": Record("x", 5, False, True)})
+    assert merge([a, b], 10)["x"].data is True
+    assert merge([b, a], 10)["x"].data is True
+    c = TimelineValue({"x": Record("x", 0.0)})
+    d = TimelineValue({"x": Record("x", -0.0)})
+    assert repr(merge([c, d], 10)["x"].score) == repr(merge([d, c], 10)["x"].score) == "-0.0"
+    assert Record("x", 5, False, 1) != Record("x", 5, False, True)
+    assert Record("x", 1) != Record("x", 1.0) and Record("x", 1) == Record("x", 1)
+
+
+look_alikes = st.sampled_from([0, 1, True, False, 1.0, 0.0, -0.0, None])
+
+
+def exact(value: TimelineValue) -> list[tuple[Any, ...]]:
+    """A value as what it would store: type-exact, sign-exact."""
+    return [(r.id, r.deleted, r.arrived, r.tiebreak()) for r in value.newest_first()]
+
+
+@settings(max_examples=1000)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b"]), st.sampled_from([1, 1.0, 0, 0.0, -0.0]),
+                  look_alikes, st.sampled_from([0, 1])),
+        min_size=1, max_size=6,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_look_alike_records_converge_whatever_the_read_order(
+    rows: list[tuple[str, Score, Any, int]], rnd: Any
+) -> None:
+    values = [TimelineValue({i: Record(i, s, False, d, t)}) for i, s, d, t in rows]
+    first = merge(values, 5)
+    rnd.shuffle(values)
+    assert exact(merge(values, 5)) == exact(first)
+    assert exact(functools.reduce(lambda acc, v: merge([acc, v], 5), values, TimelineValue())) \
+        == exact(first)
+
+
+# -- capacity: the smallest stated capacity wins, blind records state none
+
+
+capacities = st.one_of(st.none(), st.integers(1, 6))
+
+
+def value_at(history: list[Record], capacity: int | None) -> TimelineValue:
+    """A replica that applied ``history`` in order at ``capacity`` (``None``:
+    a value of blind writes that states no capacity)."""
+    if capacity is None:
+        return TimelineValue({r.id: r for r in merge([], 10**6, extra=history).newest_first()})
+    return merge([value_of(history, capacity)], capacity)  # states it even when empty
+
+
+@settings(max_examples=1500)
+@given(histories, histories, histories, capacities, capacities, capacities)
+def test_capacity_join_is_a_lattice(
+    h1: list[Record], h2: list[Record], h3: list[Record],
+    k1: int | None, k2: int | None, k3: int | None,
+) -> None:
+    a, b, c = value_at(h1, k1), value_at(h2, k2), value_at(h3, k3)
+    ab, ba = merge([a, b], 7), merge([b, a], 7)
+    assert (ab.capacity, dict(ab)) == (ba.capacity, dict(ba))
+    left, right = merge([ab, c], 7), merge([a, merge([b, c], 7)], 7)
+    assert (left.capacity, dict(left)) == (right.capacity, dict(right))
+    assert (merge([a, a], 7).capacity, dict(merge([a, a], 7))) == (
+        merge([a], 7).capacity, dict(merge([a], 7)))
+    assert left.capacity == min(k for k in (k1, k2, k3, 7) if k is not None)
+
+
+@settings(max_examples=1500)
+@given(histories, st.data())
+def test_any_split_at_several_capacities_merges_to_the_oracle_at_the_smallest(
+    history: list[Record], draw: st.DataObject
+) -> None:
+    """Replicas with different capacities (and blind ones with none) join to
+    the oracle at the smallest capacity any of them (or the merge) states."""
+    replicas = draw.draw(st.integers(1, 4))
+    caps = [draw.draw(capacities) for _ in range(replicas)]
+    owner = [draw.draw(st.integers(0, replicas - 1)) for _ in history]
+    parts = [[w for w, o in zip(history, owner, strict=True) if o == r] for r in range(replicas)]
+    values = [value_at(p, c) for p, c in zip(parts, caps, strict=True)]
+    order = draw.draw(st.permutations(range(replicas)))
+    merged = functools.reduce(lambda acc, i: merge([acc, values[i]], 9), order, TimelineValue())
+    assert dict(merged) == oracle(history, min(c for c in [*caps, 9] if c is not None))
+
+
+def test_a_blind_record_never_shrinks_a_timeline() -> None:
+    big = merge([], 5000, extra=[Record(i, i) for i in range(1500)])
+    blind = TimelineValue({"new": Record("new", 10**6)})
+    joined = merge([blind, big], 5000)
+    assert joined.capacity == 5000 and len(joined) == 1501
+    assert merge([big], 1000).capacity == 1000  # the caller's capacity joins too
+
+
+# -- format 3: merging encoded values is merging the records
+
+
+@st.composite
+def big_and_small(draw: st.DrawFn) -> tuple[list[Record], list[list[Record]], int]:
+    """A history of 65-200 records (over the threshold where a merge reuses
+    the largest value's chunks) and a few small siblings: newer records,
+    older ones, and ones for ids the big value holds."""
+    size = draw(st.integers(65, 200))
+    scores = draw(st.lists(st.integers(0, 400), min_size=size, max_size=size))
+    base = [Record(i, s, False, {"n": i} if i % 3 else None, i) for i, s in enumerate(scores)]
+    small = draw(st.lists(st.lists(st.builds(
+        Record,
+        st.one_of(st.integers(0, 260), st.sampled_from(["s", "t"])),
+        st.integers(0, 500), st.booleans(), st.just(None), st.integers(0, 3),
+    ), max_size=3), max_size=4))
+    return base, small, draw(st.integers(60, 220))
+
+
+@settings(max_examples=400, deadline=None)
+@given(big_and_small(), st.sampled_from([(96, 48), (4, 3), (0, 1)]))
+def test_merging_encoded_values_equals_the_oracle(
+    case: tuple[list[Record], list[list[Record]], int], layout: tuple[int, int]
+) -> None:
+    from timak.encoding import decode, encode
+
+    base, small, k = case
+    hot_rows, chunk_rows = layout
+    big = decode(
+        encode(merge([], k, extra=base), compress_at=0, hot_rows=hot_rows, chunk_rows=chunk_rows),
+        lazy=True,
+    )
+    siblings = [decode(encode(TimelineValue({r.id: r for r in s[:1]})), lazy=True) for s in small]
+    extra = [r for s in small for r in s[1:]]
+    merged = merge([big, *siblings], k, extra=extra)
+    history = base + [r for s in small for r in s[:1]] + extra
+    assert dict(merged) == oracle(history, k) and merged.capacity == k
+    again = decode(encode(merged, hot_rows=hot_rows, chunk_rows=chunk_rows))
+    assert again == merged and again.newest_first() == merged.newest_first()
+
+
+@settings(max_examples=300, deadline=None)
+@given(big_and_small(), st.sampled_from([(96, 48), (4, 3), (10, 2)]), st.data())
+def test_siblings_written_from_one_value_merge_to_the_oracle(
+    case: tuple[list[Record], list[list[Record]], int], layout: tuple[int, int],
+    draw: st.DataObject,
+) -> None:
+    """Concurrent writers that each read one value and wrote it back with
+    their own records leave siblings that share chunks: merging them (which
+    keeps the shared chunks undecoded) gives the oracle's answer."""
+    from timak.encoding import decode, encode
+
+    base, small, k = case
+    hot_rows, chunk_rows = layout
+    stored = encode(merge([], k, extra=base), compress_at=0, hot_rows=hot_rows,
+                    chunk_rows=chunk_rows)
+    siblings = []
+    for writes in small:
+        grown = merge([decode(stored, lazy=True)], k, extra=writes)
+        siblings.append(encode(grown, compress_at=0, hot_rows=hot_rows, chunk_rows=chunk_rows))
+    if draw.draw(st.booleans()):
+        siblings.append(stored)
+    if not siblings:
+        return
+    merged = merge([decode(s, lazy=True) for s in siblings], k)
+    assert dict(merged) == oracle(base + [r for s in small for r in s], k)
+    assert merged.capacity == k
+    again = decode(encode(merged, hot_rows=hot_rows, chunk_rows=chunk_rows))
+    assert again == merged and again.newest_first() == merged.newest_first()

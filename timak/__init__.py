@@ -16,28 +16,34 @@ Layers, each importing only those above it in this list:
 
 from __future__ import annotations
 
+from ._version import __version__
 from .backends import Backend, Fetched, connect
 from .errors import (
     BackendError,
     BackendTimeoutError,
     ConfigError,
     CorruptValueError,
+    CursorExpiredError,
+    FeedOverflowWarning,
+    InvalidActivityError,
     InvalidCursorError,
     InvalidDataError,
+    InvalidFollowError,
     InvalidInputError,
     InvalidItemError,
     InvalidKeyError,
     InvalidScoreError,
+    LargeObjectWarning,
     MissingDriverError,
     TimakError,
     UnavailableError,
+    UnknownActivityGroupError,
+    UnknownFeedGroupError,
     ValueTooLargeError,
 )
 from .scores import from_datetime, to_datetime
 from .timelines import Change, Changes, CompactStats, Page, Timeline, TimelineStats
 from .value import Record, TimelineValue, merge
-
-__version__ = "1.0.0.dev0"
 
 __all__ = [
     "Backend",
@@ -48,13 +54,18 @@ __all__ = [
     "CompactStats",
     "ConfigError",
     "CorruptValueError",
+    "CursorExpiredError",
+    "FeedOverflowWarning",
     "Fetched",
+    "InvalidActivityError",
     "InvalidCursorError",
     "InvalidDataError",
+    "InvalidFollowError",
     "InvalidInputError",
     "InvalidItemError",
     "InvalidKeyError",
     "InvalidScoreError",
+    "LargeObjectWarning",
     "MissingDriverError",
     "Page",
     "Record",
@@ -63,6 +74,8 @@ __all__ = [
     "TimelineStats",
     "TimelineValue",
     "UnavailableError",
+    "UnknownActivityGroupError",
+    "UnknownFeedGroupError",
     "ValueTooLargeError",
     "__version__",
     "connect",

@@ -11,6 +11,7 @@
     │   ├── InvalidDataError               obj_data that cannot be encoded
     │   ├── ValueTooLargeError             encoded value or item over the size limit
     │   ├── InvalidCursorError             a cursor that timak did not make
+    │   │   └── CursorExpiredError         a feed cursor older than what prune kept
     │   ├── ConfigError                    bad URL, max_items < 1, unusable store setup
     │   ├── InvalidActivityError           an activity without actor or verb, bad fields
     │   ├── UnknownFeedGroupError          a feed group name the Feeds was not given
@@ -24,6 +25,12 @@
     │                                            or may not have been applied
     └── MissingDriverError (ImportError)   an optional driver is not installed
 
+Warnings (not errors: the call succeeded, but the caller should know)::
+
+    FeedOverflowWarning (RuntimeWarning)   a change-feed key filled up; a poll may
+                                           have missed writes
+    LargeObjectWarning (UserWarning)       a Riak value above its warning size
+
 Backends map their driver's exceptions into ``BackendError`` and its subclasses
 inside one context manager each, so no driver exception reaches the caller.
 """
@@ -35,6 +42,8 @@ __all__ = [
     "BackendTimeoutError",
     "ConfigError",
     "CorruptValueError",
+    "CursorExpiredError",
+    "FeedOverflowWarning",
     "InvalidActivityError",
     "InvalidCursorError",
     "InvalidDataError",
@@ -43,6 +52,7 @@ __all__ = [
     "InvalidItemError",
     "InvalidKeyError",
     "InvalidScoreError",
+    "LargeObjectWarning",
     "MissingDriverError",
     "TimakError",
     "UnavailableError",
@@ -82,6 +92,20 @@ class ValueTooLargeError(InvalidInputError):
 
 class InvalidCursorError(InvalidInputError):
     """A cursor string that was not produced by timak (or is damaged)."""
+
+
+class CursorExpiredError(InvalidCursorError):
+    """A feed cursor older than what the feed still holds: ``prune`` deleted
+    periods the poll would have to read. Nothing was skipped silently.
+
+    ``pruned_through`` is the arrival time (µs) before which writes may be
+    gone. Recover with ``poll()`` without a cursor (from now), after
+    rebuilding whatever depended on the changes in between.
+    """
+
+    def __init__(self, message: str, *, pruned_through: int) -> None:
+        super().__init__(message)
+        self.pruned_through = pruned_through
 
 
 class ConfigError(InvalidInputError):
@@ -136,3 +160,17 @@ class BackendTimeoutError(BackendError, TimeoutError):
 class MissingDriverError(TimakError, ImportError):
     """An optional driver package is not installed; the message says which
     extra to install."""
+
+
+class FeedOverflowWarning(RuntimeWarning):
+    """A feed key filled up (``capacity`` writes in one shard of one period),
+    so writes this poll should report may have been dropped."""
+
+
+class LargeObjectWarning(UserWarning):
+    """A Riak value above ``warn_size`` (default 5 MiB, Riak's own warning level).
+
+    Riak is at its best under 1 MB; large objects slow every read, write,
+    handoff and anti-entropy exchange of their key. A warning, not logging,
+    because the caller is the one who can keep values small.
+    """

@@ -83,6 +83,8 @@ from .errors import (
     BackendError,
     ConfigError,
     CorruptValueError,
+    CursorExpiredError,
+    FeedOverflowWarning,
     InvalidCursorError,
     InvalidInputError,
     InvalidKeyError,
@@ -108,25 +110,6 @@ _PRUNED_ID = "through"
 _MAX_BUCKET_IN_KEY = 960
 _LOCAL_COUNTS_MAX = 4096
 _log = logging.getLogger("timak")
-
-
-class CursorExpiredError(InvalidCursorError):
-    """A feed cursor older than what the feed still holds: ``prune`` deleted
-    periods the poll would have to read. Nothing was skipped silently.
-
-    ``pruned_through`` is the arrival time (µs) before which writes may be
-    gone. Recover with ``poll()`` without a cursor (from now), after
-    rebuilding whatever depended on the changes in between.
-    """
-
-    def __init__(self, message: str, *, pruned_through: int) -> None:
-        super().__init__(message)
-        self.pruned_through = pruned_through
-
-
-class FeedOverflowWarning(RuntimeWarning):
-    """A feed key filled up (``capacity`` writes in one shard of one period),
-    so writes this poll should report may have been dropped."""
 
 
 @dataclass
@@ -376,7 +359,7 @@ class Feed(UsesBackend, KeyFeed):
         values = []
         for i, sibling in enumerate(fetched.siblings):
             try:
-                values.append(encoding.decode(sibling))
+                values.append(encoding.decode(sibling, lazy=True))
             except CorruptValueError as exc:
                 raise CorruptValueError(
                     f"feed bucket {self.bucket!r}, key {feed_key!r}, sibling {i}: {exc}",

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import itertools
 import logging
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -73,13 +73,21 @@ _log = logging.getLogger("timak")
 
 #: Default largest encoded value: Riak is at its best under 1 MB.
 MAX_VALUE_BYTES = 1024 * 1024
-#: Default largest single item (its encoded record, data included).
+#: Default largest single item (its encoded record, data included); the
+#: capacity lowers it further (see ``Timeline.item_limit``).
 MAX_ITEM_BYTES = 64 * 1024
+#: The capacity of a new key written by ``Timeline(max_items=None)``.
+DEFAULT_CAPACITY = 1000
 #: Blind writes fold a key once it holds this many siblings.
 FOLD_AT = 16
 # Per-process memory of blind writes per key, for stores that cannot report
 # a sibling count. Bounded so a fan-out to millions of keys stays small.
 _BLIND_COUNTS_MAX = 65536
+# Decoded small siblings kept by their bytes. Fan-out writes the same bytes
+# to every key, so the siblings a fold meets are mostly the same few dozen
+# values: decoding each once per process halved the cost of a fold.
+_SMALL_CACHE_BYTES = 2048
+_SMALL_CACHE_MAX = 512
 
 
 def now_us() -> int:
@@ -174,7 +182,11 @@ class _Read:
     value: TimelineValue
     fetched: Fetched
     corrupt: list[CorruptValueError]
-    repaired: bool = False  # the merge of several siblings was stored
+    #: Whether the key's capacity was fixed before this read (a sibling
+    #: stated it, or an old-format value held more than the default).
+    fixed: bool = False
+    #: Whether this read stored the merge of several siblings (read repair).
+    repaired: bool = False
 
 
 class Timeline(UsesBackend):
@@ -184,7 +196,23 @@ class Timeline(UsesBackend):
     ``cassandra://...``); a Timeline closes only a backend it opened itself.
     ``order`` is ``"desc"`` (newest first) or ``"asc"``; it changes only the
     order results come back in: the newest ``max_items`` are always kept.
-    Every timeline in a bucket must use the same ``max_items``.
+
+    Capacity: each key stores its capacity, set by the write that created
+    it (``max_items``, or ``DEFAULT_CAPACITY`` when ``max_items`` is
+    ``None``). Reads, read repair, ``fold`` and ``compact`` always use the
+    stored capacity, so reading a key with another ``max_items`` loses
+    nothing; ``add`` and ``delete`` on a key whose stored capacity differs
+    from ``max_items`` raise ``ConfigError`` before writing, and
+    ``max_items=None`` adopts whatever the key stores. A key written only
+    by an older timak (no stored capacity) is read with
+    ``max(max_items, items it holds)``.
+
+    Size: an item (its encoded record) may take at most ``item_limit``
+    bytes: ``max_item_bytes``, and at most ``max_value_bytes / (capacity +
+    48)``, so that a full timeline, whatever it holds, stays under
+    ``max_value_bytes``. Items over it are refused before anything is
+    written; merged values are never refused for size, so read repair,
+    folds and deletes always work.
 
     Every option is checked here, before a connection is opened: a bad one
     raises ``ConfigError`` (a bad ``bucket``, ``InvalidKeyError``). ``clock``
@@ -206,7 +234,7 @@ class Timeline(UsesBackend):
         connection: Backend | str | None = None,
         bucket: str = "timelines",
         order: Literal["desc", "asc"] = "desc",
-        max_items: int = 1000,
+        max_items: int | None = 1000,
         *,
         max_value_bytes: int = MAX_VALUE_BYTES,
         max_item_bytes: int = MAX_ITEM_BYTES,
@@ -217,7 +245,7 @@ class Timeline(UsesBackend):
     ) -> None:
         if order not in ("desc", "asc"):
             raise ConfigError(f"order must be 'desc' or 'asc', got {order!r}")
-        self.max_items = int_option("max_items", max_items, 1)
+        self.max_items = None if max_items is None else int_option("max_items", max_items, 1)
         self.max_value_bytes = int_option("max_value_bytes", max_value_bytes, 1)
         self.max_item_bytes = int_option("max_item_bytes", max_item_bytes, 1)
         self.fold_at = int_option("fold_at", fold_at, 2)
@@ -237,6 +265,7 @@ class Timeline(UsesBackend):
         self.stats = TimelineStats()
         self._blind_counts: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._blind_lock = threading.Lock()
+        self._small: dict[bytes, TimelineValue] = {}
 
     # -- the timak 0.1 API ------------------------------------------------
 
@@ -286,6 +315,12 @@ class Timeline(UsesBackend):
 
     # -- blind writes -----------------------------------------------------
 
+    def item_limit(self, capacity: int | None = None) -> int:
+        """The largest encoded item, in bytes, on a timeline of ``capacity``
+        (default: ``max_items``, else ``DEFAULT_CAPACITY``)."""
+        slots = (capacity or self.max_items or DEFAULT_CAPACITY) + encoding.CHUNK_ROWS
+        return min(self.max_item_bytes, self.max_value_bytes // slots)
+
     def fanout(
         self,
         keys: Iterable[str],
@@ -315,7 +350,8 @@ class Timeline(UsesBackend):
             )
         int_option("chunk", chunk, 1)
         record = self._record(id, score, None if deleted else obj_data, deleted=deleted)
-        value = self._encode_checked(TimelineValue({record.id: record}))
+        value = self._sized(record, None)
+        self._remember(value, TimelineValue({record.id: record}))
         # Check every key before the first write: bad input writes nothing.
         # The common case (a short ASCII str) is checked inline: a call per
         # key was the largest cost of fan-out on the memory store.
@@ -340,16 +376,30 @@ class Timeline(UsesBackend):
     ) -> int:
         """Write several ``(id, score, obj_data)`` items to ``key`` in one blind
         write (no read); return how many. ``deleted=True`` writes tombstones
-        (data ignored). The items are one sibling, merged like any other: the
-        newest ``max_items`` of them are kept. Every item is checked first.
+        (data ignored). The items are one sibling, merged like any other.
+
+        Every item is checked first, as ``add`` checks one (each within
+        ``item_limit()``); more items than ``max_items`` (or the default
+        capacity) in one call raise ``ValueTooLargeError``, so that the
+        sibling stays within ``max_value_bytes``. Like every blind write the
+        sibling states no capacity: it never shrinks the timeline it joins.
         """
         key = check_key(key)
         records = [
             self._record(i, score, None if deleted else data, deleted=deleted)
             for i, score, data in items
         ]
+        for record in records:
+            self._sized(record, None)
+        slots = self.max_items or DEFAULT_CAPACITY
+        if len(records) > slots:
+            raise ValueTooLargeError(
+                f"add_many writes at most {slots} items (the capacity) in one call, "
+                f"got {len(records)}"
+            )
         if records:
-            value = self._encode_checked(TimelineValue.of(records, self.max_items))
+            winners = merge([], encoding.MAX_CAPACITY, extra=records)
+            value = encoding.encode(TimelineValue(dict(winners.items())))
             self._blind([key], value, max(r.arrived for r in records))
         return len(records)
 
@@ -370,14 +420,28 @@ class Timeline(UsesBackend):
             for key, count in zip(keys, results, strict=True)
             if (count >= fold_at if count is not None else self._should_fold(key, None))
         ]
-        for key in to_fold:
-            try:
-                self.fold(key)
-            except BackendError as exc:
-                # The blind writes are stored; folding is housekeeping that
-                # the next read, write or sweep does again.
-                _log.warning("folding %r failed: %s", key, exc)
+        if to_fold:
+            self._fold_many(to_fold)
         return len(keys)
+
+    def _fold_many(self, keys: list[str]) -> None:
+        """Fold ``keys`` after a chunk of blind writes: one ``fetch_many``,
+        then a merge and a store with context per key. The blind writes are
+        stored already; folding is housekeeping that the next read, write or
+        sweep does again, so a failure here is logged, not raised."""
+        try:
+            fetched_all = self.connection.fetch_many(self.bucket, keys)
+        except BackendError as exc:
+            _log.warning("folding %d keys failed: %s", len(keys), exc)
+            return
+        for key, fetched in zip(keys, fetched_all, strict=True):
+            try:
+                read = self._merged(key, fetched, skip_corrupt=False)
+            except CorruptValueError:
+                continue  # left alone: nothing is lost, the corrupt bytes stay
+            self.stats.add(folds=1)
+            if len(fetched.siblings) > 1:
+                self._repair(key, read.value, fetched)
 
     def _should_fold(self, key: str, count: int | None) -> bool:
         if count is not None:
@@ -454,17 +518,22 @@ class Timeline(UsesBackend):
         """
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ConfigError(f"limit must be a positive int, got {limit!r}")
-        records = self._ordered(self._read(check_key(key)).value)
-        if cursor is not None:
-            after = _decode_cursor(cursor, "p")
-            if self.order == "desc":
-                records = [r for r in records if order_key(r) < after]
-            else:
+        after = None if cursor is None else _decode_cursor(cursor, "p")
+        value = self._read(check_key(key)).value
+        records: Iterable[Record]
+        if self.order == "desc":
+            # Newest first is the stored order: decode only as far as the page.
+            records = value.iter_newest(None if after is not None or raw else limit + 1)
+            if after is not None:
+                records = itertools.dropwhile(lambda r: order_key(r) >= after, records)
+        else:
+            records = value.newest_first()[::-1]
+            if after is not None:
                 records = [r for r in records if order_key(r) > after]
-        visible = [r for r in records if not r.deleted or raw]
-        taken = visible[:limit]
+        taken = list(itertools.islice((r for r in records if raw or not r.deleted), limit + 1))
         next_cursor = None
-        if len(visible) > limit:
+        if len(taken) > limit:
+            del taken[limit:]
             next_cursor = encode_cursor("p", list(order_key(taken[-1])))
         return Page(self._items(taken, raw), next_cursor)
 
@@ -589,55 +658,77 @@ class Timeline(UsesBackend):
         stored_score = to_score(score)
         if data is not None:
             check_data(data)
-        record = Record(item_id, stored_score, deleted, data, self._clock())
-        size = len(encoding.encode(TimelineValue({item_id: record}), compress_at=1 << 62))
-        if size > self.max_item_bytes:
-            raise ValueTooLargeError(
-                f"item {item_id!r:.80} encodes to {size} bytes; max_item_bytes is "
-                f"{self.max_item_bytes}"
-            )
-        return record
+        return Record(item_id, stored_score, deleted, data, self._clock())
 
-    def _encode_checked(self, value: TimelineValue) -> bytes:
-        data = encoding.encode(value)
-        if len(data) > self.max_value_bytes:
+    def _sized(self, record: Record, capacity: int | None) -> bytes:
+        """The record as a one-record value, if it fits ``item_limit``.
+
+        Tombstones always fit: a delete is never refused for size."""
+        single = encoding.encode(TimelineValue({record.id: record}))
+        limit = self.item_limit(capacity)
+        if len(single) > limit and not record.deleted:
+            slots = (capacity or self.max_items or DEFAULT_CAPACITY) + encoding.CHUNK_ROWS
             raise ValueTooLargeError(
-                f"timeline value would be {len(data)} bytes; max_value_bytes is "
-                f"{self.max_value_bytes} (lower max_items or store less obj_data)"
+                f"item {record.id!r:.80} encodes to {len(single)} bytes, over {limit}: "
+                f"max_item_bytes is {self.max_item_bytes}, and max_value_bytes is "
+                f"{self.max_value_bytes} shared by {slots} slots (capacity + "
+                f"{encoding.CHUNK_ROWS}), so that a full timeline always fits"
             )
-        return data
+        return single
 
     def _read(self, key: str, *, skip_corrupt: bool = False, repair: bool = True) -> _Read:
         fetched = self.connection.fetch(self.bucket, key)
+        read = self._merged(key, fetched, skip_corrupt=skip_corrupt)
+        if repair and len(fetched.siblings) > 1 and not read.corrupt:
+            read.repaired = self._repair(key, read.value, fetched)
+        return read
+
+    def _merged(self, key: str, fetched: Fetched, *, skip_corrupt: bool) -> _Read:
+        """Decode and merge the siblings of one fetch at the key's capacity."""
         values: list[TimelineValue] = []
         corrupt: list[CorruptValueError] = []
         for i, sibling in enumerate(fetched.siblings):
             try:
-                values.append(encoding.decode(sibling))
+                values.append(self._decode(sibling))
             except CorruptValueError as exc:
                 corrupt.append(
                     CorruptValueError(f"key {key!r}, sibling {i}: {exc}", key=key)
                 )
         self.stats.add(reads=1)
-        merged = merge(values, self.max_items)
+        stated = [v.capacity for v in values if v.capacity is not None]
+        capacity = min(stated) if stated else self.max_items or DEFAULT_CAPACITY
+        fixed = bool(stated)
+        if not fixed and any(v.legacy for v in values):
+            # Written by an older timak, which stored no capacity: keep all
+            # it holds, and at least the configured capacity.
+            held = len(merge(values, encoding.MAX_CAPACITY))
+            fixed = held > capacity
+            capacity = max(capacity, held)
+        merged = merge(values, capacity)
         if corrupt and not skip_corrupt:
             error = corrupt[0]
             error.partial = merged
             raise error
-        repaired = repair and len(fetched.siblings) > 1 and not corrupt \
-            and self._repair(key, merged, fetched)
-        return _Read(merged, fetched, corrupt, repaired)
+        return _Read(merged, fetched, corrupt, fixed)
+
+    def _decode(self, sibling: bytes) -> TimelineValue:
+        if len(sibling) > _SMALL_CACHE_BYTES:
+            return encoding.decode(sibling, lazy=True)
+        value = self._small.get(sibling)
+        if value is None:
+            value = encoding.decode(sibling, lazy=True)
+            self._remember(sibling, value)
+        return value
+
+    def _remember(self, data: bytes, value: TimelineValue) -> None:
+        if len(data) <= _SMALL_CACHE_BYTES:
+            with self._blind_lock:
+                if len(self._small) >= _SMALL_CACHE_MAX:
+                    del self._small[next(iter(self._small))]
+                self._small[data] = value
 
     def _repair(self, key: str, merged: TimelineValue, fetched: Fetched) -> bool:
         data = encoding.encode(merged)
-        if len(data) > self.max_value_bytes:
-            warnings.warn(
-                f"not read-repairing {key!r}: merged value is {len(data)} bytes, over "
-                f"max_value_bytes={self.max_value_bytes}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return False
         try:
             self.connection.store(self.bucket, key, data, fetched.context)
         except BackendError as exc:
@@ -654,8 +745,17 @@ class Timeline(UsesBackend):
         # written meanwhile survives beside it. A corrupt sibling raises
         # before anything is written.
         read = self._read(check_key(key), repair=False)
-        merged = merge([read.value], self.max_items, extra=[record])
-        data = self._encode_checked(merged)
+        capacity = read.value.capacity
+        assert capacity is not None  # _merged always states one
+        if self.max_items is not None and read.fixed and capacity != self.max_items:
+            raise ConfigError(
+                f"key {key!r} holds a timeline of capacity {capacity}, but this Timeline has "
+                f"max_items={self.max_items}; writing would trim or resurrect items. Use "
+                "Timeline(max_items=None) to adopt the stored capacity"
+            )
+        self._sized(record, capacity)
+        merged = merge([read.value], capacity, extra=[record])
+        data = encoding.encode(merged)
         self.connection.store(self.bucket, key, data, read.fetched.context)
         self.stats.add(writes=1, siblings_merged=max(0, len(read.fetched.siblings) - 1))
         if self.feed is not None:

@@ -2,16 +2,22 @@
 
 A *record* is ``(id, score, deleted, data, arrived)``; ``arrived`` is the
 writer's clock at write time, in microseconds, kept only for the change
-feed. A *value* maps each id to one record. Concurrent writers produce
-several values (siblings) for one key; ``merge`` joins them:
+feed. A *value* maps each id to one record and states its *capacity*: how
+many records the timeline keeps. Concurrent writers produce several values
+(siblings) for one key; ``merge`` joins them:
 
 1. take, per id, the largest record in the order
    ``(score, deleted, tiebreak, arrived)``: a higher score wins; at an equal
    score a delete wins; a remaining tie is broken by the encoded
-   ``(score, data)`` bytes, so the winner never depends on read order, and a
-   clock decides only between records that are otherwise identical (a
-   retried write), where it picks the later arrival;
-2. keep the ``capacity`` records that are largest by ``(score, id)``.
+   ``(score, data)`` bytes, so the winner never depends on read order, even
+   between records that Python calls equal but that encode differently
+   (``1``, ``True`` and ``1.0``; ``0.0`` and ``-0.0``), and a clock decides
+   only between records that are otherwise identical (a retried write),
+   where it picks the later arrival;
+2. the capacity of the join is the smallest of the capacities the values
+   state and the ``capacity`` the caller joins in (a value that states
+   none, such as a blind write's single record, counts as unbounded);
+3. keep the ``capacity`` records that are largest by ``(score, id)``.
    Tombstones count toward capacity.
 
 =========================================  ====================================
@@ -22,30 +28,57 @@ add(a, 5), add(a, 7)                       a visible at 7
 add(a, 5), delete(a, 5)                    a deleted (delete wins the tie)
 add(a, 7), delete(a, 5)                    a visible at 7 (later add wins)
 delete(a, 7), add(a, 5)                    a deleted (the add is older)
+add(a, 5, data=1), add(a, 5, data=True)    a with data ``True``: its encoding
+                                           (0xc3) sorts above ``1`` (0x01)
 capacity 2: add(a,1), add(b,2), add(c,3)   b, c; a fell off the end
 capacity 2: add(a,1), add(b,2), del(b,2)   only a visible; b's tombstone
                                            holds a slot, so a stale sibling
                                            holding c(0) cannot come back
+capacity 5000 value, capacity-less blind   capacity 5000: a blind write never
+record                                     shrinks a timeline
+capacity 3 value, capacity 5 value         capacity 3 (the smaller)
 =========================================  ====================================
 
-Step 1 is a per-id maximum and step 2 never drops a record that a later
-merge would keep (a record dropped because ``capacity`` ids beat it is beaten
-by at least as many ids in every later merge), so ``merge`` is commutative,
-associative and idempotent: every replica converges whatever the order.
-Because tombstones hold slots, a value's records beyond capacity cannot be
+Step 1 is a per-id maximum; step 2 is a minimum, so a value's capacity only
+ever shrinks along a chain of merges; step 3 never drops a record that a
+later merge would keep: a record dropped because ``k`` ids beat it is beaten
+by at least as many ids in every later merge, whose capacity is at most
+``k``. So ``merge`` is commutative, associative and idempotent: every
+replica converges whatever the order. (A *larger* capacity winning would
+break this: a record trimmed at 1,000 on one replica but kept at 5,000 on
+another would come back or not depending on the merge order.) Because
+tombstones hold slots, a value's records beyond capacity cannot be
 resurrected by a stale sibling (Roshi's separate add/remove trimming could).
+``timak.timelines`` keeps capacities from ever differing in practice: a
+read-modify-write by a ``Timeline`` configured for another capacity is
+refused (``ConfigError``), and reads and repairs use the stored capacity.
+
+Laziness: a record decoded from storage keeps its data as the encoded bytes
+until ``Record.data`` is read, and a value decoded from storage keeps each
+run (chunk) of records undecoded until it is needed. The merge compares
+records by their encoded bytes, so it never decodes or re-encodes data.
+When the large values share a tail (the same stored chunks and rows:
+siblings that concurrent writers made from one value, or a single large
+value) and everything else only adds records newer than that tail (the
+common case: new posts on top), the result keeps the tail undecoded and
+unchanged, and only the rest is decoded and merged; anything else takes the
+general path, which decodes every record (never their data).
+
+``Record`` and ``Chunk`` live in ``timak._records``; this module keeps the
+join and the input checks that every entry point shares, which is why it
+runs a little over 400 lines.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
 
 import msgpack
 
+from ._records import NIL, Chunk, ItemId, Record, Score, order_key
 from .errors import (
     InvalidDataError,
     InvalidInputError,
@@ -56,6 +89,8 @@ from .errors import (
 
 __all__ = [
     "INT64_RANGE",
+    "NIL",
+    "Chunk",
     "ItemId",
     "MAX_ID_BYTES",
     "Record",
@@ -69,97 +104,153 @@ __all__ = [
     "order_key",
 ]
 
-ItemId = int | str
-Score = int | float
-
 #: Longest string id, in UTF-8 bytes.
 MAX_ID_BYTES = 1024
 INT64_RANGE = (-(2**63), 2**63 - 1)
 _MAX_KEY_BYTES = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One item's state: its id, score, whether it is deleted, its data, and
-    when it arrived (writer's clock, microseconds since the epoch; 0 if unknown).
-
-    A tombstone (``deleted=True``) never carries data. ``arrived`` never
-    decides between records that differ in anything else.
-    """
-
-    id: ItemId
-    score: Score
-    deleted: bool = False
-    data: Any = None
-    arrived: int = 0
-
-    def beats(self, other: Record) -> bool:
-        """Whether this record wins over ``other``, a record for the same id."""
-        if self.score != other.score:
-            return self.score > other.score
-        if self.deleted != other.deleted:
-            return self.deleted
-        mine, theirs = _tiebreak(self), _tiebreak(other)
-        if mine != theirs:
-            return mine > theirs
-        return self.arrived > other.arrived
-
-
-def _tiebreak(record: Record) -> bytes:
-    # Reached only for two records with equal score and delete flag: rare, so
-    # the cost of packing is fine. Packing the score too separates 1 and 1.0.
-    packed: bytes = msgpack.packb([record.score, record.data])
-    return packed
-
-
-def order_key(record: Record) -> tuple[Score, int, ItemId]:
-    """The sort key that decides which records a timeline keeps: larger is newer.
-
-    Ids of different types never compare directly: integers sort below strings.
-    """
-    return (record.score, 1 if isinstance(record.id, str) else 0, record.id)
+# Merges where everything but the largest values adds at most this many
+# records (times 16) take the path that reuses the large values' chunks.
+_SMALL = 64
 
 
 class TimelineValue(Mapping[ItemId, Record]):
-    """An immutable map of id -> ``Record``, at most ``capacity`` of them."""
+    """An immutable map of id -> ``Record``, at most ``capacity`` of them.
 
-    __slots__ = ("_records",)
+    ``TimelineValue(records, capacity=None)``: ``capacity`` is what the value
+    states about its timeline (``None``: nothing, as for a blind write).
+    Iteration yields ids newest first. ``legacy`` marks a value decoded from
+    a format that had no capacity.
+    """
 
-    def __init__(self, records: Mapping[ItemId, Record] | None = None) -> None:
-        self._records: dict[ItemId, Record] = dict(records or {})
+    __slots__ = ("_chunks", "_dict", "_len", "_where", "capacity", "legacy")
+
+    def __init__(
+        self, records: Mapping[ItemId, Record] | None = None, *, capacity: int | None = None
+    ) -> None:
+        ordered = sorted((records or {}).values(), key=order_key, reverse=True)
+        if capacity is not None and (
+            isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
+        ):
+            raise ValueError(f"capacity must be an int of at least 1, got {capacity!r}")
+        if capacity is not None and len(ordered) > capacity:
+            raise ValueError(f"{len(ordered)} records exceed capacity {capacity}")
+        self._chunks = [Chunk([r.id for r in ordered], ordered)] if ordered else []
+        self._len = len(ordered)
+        self._dict: dict[ItemId, Record] | None = None
+        self._where: dict[ItemId, tuple[int, int]] | None = None
+        self.capacity = capacity
+        self.legacy = False
+
+    @classmethod
+    def from_chunks(
+        cls, chunks: list[Chunk], capacity: int | None, *, legacy: bool = False
+    ) -> TimelineValue:
+        """A value made of ``chunks`` (newest first, ids unique across them)."""
+        value = cls.__new__(cls)
+        value._chunks = [c for c in chunks if c.ids]
+        value._len = sum(len(c.ids) for c in value._chunks)
+        value._dict = None
+        value._where = None
+        value.capacity = capacity
+        value.legacy = legacy
+        return value
 
     @classmethod
     def of(cls, records: Iterable[Record], capacity: int) -> TimelineValue:
         """The value holding the winning record per id, trimmed to ``capacity``."""
         return merge([], capacity, extra=records)
 
+    @property
+    def chunks(self) -> tuple[Chunk, ...]:
+        """The value's runs of records, newest first (for the encoder)."""
+        return tuple(self._chunks)
+
+    def _index(self) -> dict[ItemId, tuple[int, int]]:
+        where = self._where
+        if where is None:
+            where = self._where = {
+                item_id: (n, pos)
+                for n, chunk in enumerate(self._chunks)
+                for pos, item_id in enumerate(chunk.ids)
+            }
+        return where
+
     def __getitem__(self, item_id: ItemId) -> Record:
-        return self._records[item_id]
+        if self._dict is not None:
+            return self._dict[item_id]
+        n, pos = self._index()[item_id]
+        return self._chunks[n].records()[pos]
+
+    def __contains__(self, item_id: object) -> bool:
+        try:
+            return item_id in self._index()
+        except TypeError:  # unhashable
+            return False
 
     def __iter__(self) -> Iterator[ItemId]:
-        return iter(self._records)
+        return itertools.chain.from_iterable(c.ids for c in self._chunks)
 
     def __len__(self) -> int:
-        return len(self._records)
+        return self._len
+
+    def _as_dict(self) -> dict[ItemId, Record]:
+        if self._dict is None:
+            self._dict = {r.id: r for r in self.iter_newest()}
+        return self._dict
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, TimelineValue):
-            return self._records == other._records
+            return self._as_dict() == other._as_dict()
         return NotImplemented
 
     def __hash__(self) -> int:  # pragma: no cover - values are not meant as keys
         raise TypeError("TimelineValue is not hashable")
 
     def __repr__(self) -> str:
-        return f"TimelineValue({self.newest_first()!r})"
+        return f"TimelineValue({self.newest_first()!r}, capacity={self.capacity!r})"
+
+    def iter_newest(self, hint: int | None = None) -> Iterator[Record]:
+        """Every record, tombstones included, newest first, decoding chunks
+        only as the iteration reaches them; ``hint``: how many records the
+        caller expects to take (it may take more), so that only those are
+        decoded first."""
+        for chunk in self._chunks:
+            if hint is not None and 0 < hint < len(chunk.ids):
+                first = chunk.prefix(hint)
+                yield from first[:hint]
+                yield from chunk.records()[hint:]
+            else:
+                yield from chunk.records()
+            if hint is not None:
+                hint -= len(chunk.ids)
 
     def newest_first(self) -> list[Record]:
         """Every record, tombstones included, largest ``order_key`` first."""
-        return sorted(self._records.values(), key=order_key, reverse=True)
+        return list(self.iter_newest())
 
     def visible(self) -> list[Record]:
         """The records that are not deleted, newest first."""
-        return [r for r in self.newest_first() if not r.deleted]
+        return [r for r in self.iter_newest() if not r.deleted]
+
+    def newest(self) -> Record | None:
+        """The record with the largest ``order_key``, or ``None`` if empty."""
+        return self._chunks[0].prefix(1)[0] if self._chunks else None
+
+    def trimmed(self, capacity: int) -> TimelineValue:
+        """This value stating ``capacity``, without records beyond it."""
+        if self.capacity == capacity and len(self) <= capacity:
+            return self
+        return TimelineValue.from_chunks(_head(self._chunks, capacity), capacity)
+
+
+def _head(chunks: Iterable[Chunk], count: int) -> list[Chunk]:
+    out: list[Chunk] = []
+    for chunk in chunks:
+        if count <= 0:
+            break
+        out.append(chunk if len(chunk.ids) <= count else chunk.head(count))
+        count -= len(chunk.ids)
+    return out
 
 
 def merge(
@@ -168,29 +259,127 @@ def merge(
     *,
     extra: Iterable[Record] = (),
 ) -> TimelineValue:
-    """Join ``values`` (and ``extra`` records) into one value of ``capacity``.
+    """Join ``values`` (and ``extra`` records) into one value.
 
-    See the module docstring for the rules and why they form a lattice.
+    The join states the smallest of ``capacity`` and the capacities that
+    ``values`` state: to keep a stored capacity, pass it (``timak.timelines``
+    passes the smallest one the siblings state). See the module docstring
+    for the rules and why they form a lattice.
     """
-    if capacity < 1:
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
         raise ValueError("capacity must be at least 1")
+    vals = [v if isinstance(v, TimelineValue) else TimelineValue(v) for v in values]
+    records = list(extra)
+    cap = min([capacity, *(v.capacity for v in vals if v.capacity is not None)])
+    fast = _merge_onto_largest(vals, records, cap)
+    if fast is not None:
+        return fast
     winners: dict[ItemId, Record] = {}
-    for value in values:
-        _absorb(winners, value.values())
-    _absorb(winners, extra)
-    if len(winners) > capacity:
-        kept = heapq.nlargest(capacity, winners.values(), key=order_key)
-        winners = {r.id: r for r in kept}
-    return TimelineValue(winners)
+    for value in vals:
+        _absorb(winners, value.iter_newest())
+    _absorb(winners, records)
+    if len(winners) > cap:
+        kept = heapq.nlargest(cap, winners.values(), key=order_key)
+    else:
+        kept = sorted(winners.values(), key=order_key, reverse=True)
+    return TimelineValue.from_chunks([Chunk([r.id for r in kept], kept)], cap)
 
 
 def _absorb(winners: dict[ItemId, Record], records: Iterable[Record]) -> None:
     for record in records:
         current = winners.get(record.id)
-        # Siblings mostly repeat each other's records; equal records need no
-        # tie-break (which packs both), so compare them first.
-        if current is None or (record != current and record.beats(current)):
+        if current is None or (current is not record and record.beats(current)):
             winners[record.id] = record
+
+
+def _merge_onto_largest(
+    vals: list[TimelineValue], extra: list[Record], cap: int
+) -> TimelineValue | None:
+    """The join when the large values share a tail of records (the same
+    stored bytes: siblings that concurrent writes made from one value) and
+    everything else only adds records newer than that tail: the tail is kept
+    as it is, and only the rest is decoded and merged. ``None`` otherwise."""
+    bigs: list[TimelineValue] = []
+    small: list[TimelineValue] = []
+    for value in vals:
+        if any(value is seen for seen in bigs):
+            continue
+        (bigs if len(value) > _SMALL else small).append(value)
+    if not bigs:
+        return None
+    if len(bigs) == 1 and not small and not extra:
+        return bigs[0].trimmed(cap)
+    heads, tail = _shared_tail(bigs)
+    if sum(map(len, small)) + len(extra) + len(heads) > 16 * _SMALL:
+        return None
+    winners: dict[ItemId, Record] = {}
+    _absorb(winners, heads)
+    for value in small:
+        _absorb(winners, value.iter_newest())
+    _absorb(winners, extra)
+    # Which ids the tail holds too: one pass in C over its ids, no index.
+    in_tail = winners.keys() & set(itertools.chain.from_iterable(c.ids for c in tail))
+    if in_tail:
+        held = {r.id: r for c in tail for r in c.records() if r.id in in_tail}
+        for item_id in in_tail:
+            record = winners.pop(item_id)
+            if held[item_id] is not record and record.beats(held[item_id]):
+                return None  # it replaces a record inside the tail: the general path
+    fresh = sorted(winners.values(), key=order_key, reverse=True)
+    if fresh and tail and order_key(fresh[-1]) <= order_key(tail[0].prefix(1)[0]):
+        return None
+    chunks = [Chunk([r.id for r in fresh], fresh), *tail] if fresh else tail
+    return TimelineValue.from_chunks(_head(chunks, cap), cap)
+
+
+def _shared_tail(bigs: list[TimelineValue]) -> tuple[list[Record], list[Chunk]]:
+    """The chunks that end every value in ``bigs`` alike (compressed chunks
+    with the same bytes, then a common run of rows), and the records before."""
+    runs = [v.chunks for v in bigs]
+    if len(runs) == 1:
+        return [], list(runs[0])
+    shortest = min(map(len, runs))
+    shared = 0
+    while shared < shortest:
+        ends = [run[len(run) - 1 - shared] for run in runs]
+        if ends[0].blob is None or not all(
+            c.blob == ends[0].blob and len(c.ids) == len(ends[0].ids) for c in ends[1:]
+        ):
+            break
+        shared += 1
+    tail = list(runs[0][len(runs[0]) - shared :])
+    common = 0
+    if shared < shortest:
+        ends = [run[len(run) - 1 - shared] for run in runs]
+        common = _common_rows(ends)
+        if common:
+            tail.insert(0, ends[0].tail(len(ends[0].ids) - common))
+    heads: list[Record] = []
+    for run in runs:
+        stop = len(run) - shared
+        for n, chunk in enumerate(run[:stop]):
+            if n == stop - 1 and common:
+                keep = len(chunk.ids) - common
+                heads += chunk.prefix(keep)[:keep]
+            else:
+                heads += chunk.records()
+    return heads, tail
+
+
+def _common_rows(chunks: list[Chunk]) -> int:
+    """How many rows the plain ``chunks`` end alike with (ids and bytes)."""
+    if any(c.rows is None for c in chunks):
+        return 0
+    low, high = 0, min(len(c.ids) for c in chunks)
+    first = chunks[0]
+    while low < high:  # the longest common suffix, by bisection on its length
+        mid = (low + high + 1) // 2
+        ids, rows = first.ids[-mid:], first.rows[-mid:]  # type: ignore[index]
+        if all(c.ids[-mid:] == ids and c.rows[-mid:] == rows for c in chunks[1:]):  # type: ignore[index]
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 # -- validation -------------------------------------------------------------

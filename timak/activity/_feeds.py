@@ -261,7 +261,7 @@ class Feeds(FeedReads, UsesBackend):
             timeline = self._timelines[group.name]
             own = timeline.get(follower_key, raw=True)
             tombstones = _unfollow_targets(
-                own, self._source(group, target), _key(target), timeline.max_items
+                own, self._source(group, target), _key(target), group.max_items
             )
             gone += timeline.add_many(follower_key, tombstones, deleted=True)
         return gone

@@ -13,6 +13,7 @@ URL                                                 store
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 import re
 from typing import TypeVar
@@ -22,8 +23,9 @@ from ..errors import ConfigError
 from .base import MAX_KEY_BYTES, Backend, Fetched, StoreResult
 
 __all__ = [
-    "DEFAULT_URL",
     "Backend",
+    "DEFAULT_URL",
+    "ENTRY_POINT_GROUP",
     "Fetched",
     "MAX_KEY_BYTES",
     "SCHEMES",
@@ -108,15 +110,29 @@ def connect(url: str) -> Backend:
     ``MissingDriverError`` when the store's driver package is not installed.
     """
     parts = split_url(url)
-    module_name = SCHEMES.get(parts.scheme)
+    module_name = SCHEMES.get(parts.scheme) or _plugins().get(parts.scheme)
     if module_name is None:
-        known = ", ".join(f"{s}://" for s in SCHEMES)
+        known = ", ".join(f"{s}://" for s in sorted({*SCHEMES, *_plugins()}))
         raise ConfigError(
             f"unknown store {parts.scheme!r} in {redact_url(url)!r}; known: {known}"
         )
     module = importlib.import_module(module_name)
     backend: Backend = module.from_url(parts)
     return backend
+
+
+#: The entry-point group through which other packages add stores:
+#: ``[options.entry_points] timak.backends = myscheme = mypackage.mystore``
+#: names a module with ``from_url(SplitResult) -> Backend``, as the
+#: built-in backend modules have.
+ENTRY_POINT_GROUP = "timak.backends"
+
+
+def _plugins() -> dict[str, str]:
+    """Third-party schemes -> module names, from installed packages' entry
+    points. Built-in schemes cannot be taken over: ``SCHEMES`` is looked up first."""
+    found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return {ep.name: ep.value for ep in found if ep.name not in SCHEMES}
 
 
 _Self = TypeVar("_Self", bound="UsesBackend")

@@ -5,8 +5,10 @@ every connection in this process that names it, so two ``Timeline`` objects on
 two connections can race each other exactly as two app servers would.
 
 Failures can be injected (``fail_next``) to test what callers do when a store
-is down or slow; the injected error is raised before the operation touches
-any data, as a refused request would be.
+is down or slow: by default the injected error is raised before the
+operation touches any data, as a refused request would be; with
+``after=True`` the operation is applied first and the error raised after,
+as when a write lands but its acknowledgement is lost (a timeout).
 """
 
 from __future__ import annotations
@@ -59,40 +61,62 @@ class MemoryBackend(Backend):
         else:
             with _named_lock:
                 self._store = _named_stores.setdefault(name, _Store())
-        self._failures: list[tuple[frozenset[str], BaseException]] = []
+        self._failures: list[tuple[frozenset[str], BaseException, bool]] = []
         self._closed = False
         #: Operation counts, for tests that check how many round trips a call made.
         self.calls: dict[str, int] = {}
 
     def fail_next(
-        self, error: BaseException, *, times: int = 1, ops: Iterable[str] = ("*",)
+        self,
+        error: BaseException,
+        *,
+        times: int = 1,
+        ops: Iterable[str] = ("*",),
+        after: bool = False,
     ) -> None:
-        """Make the next ``times`` calls of ``ops`` (or any op) raise ``error``."""
-        self._failures.extend([(frozenset(ops), error)] * times)
+        """Make the next ``times`` calls of ``ops`` (or any op) raise ``error``:
+        before touching any data, or (``after=True``) once the call has been
+        applied, like a write whose acknowledgement was lost."""
+        self._failures.extend([(frozenset(ops), error, after)] * times)
 
-    def _enter(self, op: str) -> None:
+    def _enter(self, op: str) -> BaseException | None:
+        """Count ``op``; raise an injected before-error, or return the
+        after-error that the op must raise once it has been applied."""
         if self._closed:
             raise BackendError("memory backend is closed")
         self.calls[op] = self.calls.get(op, 0) + 1
-        for i, (ops, error) in enumerate(self._failures):
+        for i, (ops, error, after) in enumerate(self._failures):
             if "*" in ops or op in ops:
                 del self._failures[i]
+                if after:
+                    return error
                 raise error
+        return None
+
+    @staticmethod
+    def _applied(after: BaseException | None) -> None:
+        if after is not None:
+            raise after
 
     def fetch(self, bucket: str, key: str) -> Fetched:
-        self._enter("fetch")
+        after = self._enter("fetch")
         with self._store.lock:
             rows = self._store.rows.get((bucket, key))
-            if not rows:
-                return Fetched([], None)
-            return Fetched(list(rows.values()), _Context(self._store, frozenset(rows)))
+            fetched = (
+                Fetched(list(rows.values()), _Context(self._store, frozenset(rows)))
+                if rows else Fetched([], None)
+            )
+        self._applied(after)
+        return fetched
 
     def store(
         self, bucket: str, key: str, value: bytes, context: Any = None
     ) -> StoreResult:
         ids = self._ids(context)
-        self._enter("store")
-        return self._store_locked(bucket, key, value, ids)
+        after = self._enter("store")
+        count = self._store_locked(bucket, key, value, ids)
+        self._applied(after)
+        return count
 
     def _ids(self, context: Any) -> frozenset[int]:
         """The sibling ids ``context`` saw; ``InvalidInputError`` unless it
@@ -118,25 +142,28 @@ class MemoryBackend(Backend):
     def store_many(
         self, bucket: str, entries: Iterable[tuple[str, bytes]]
     ) -> list[StoreResult]:
-        self._enter("store_many")
-        return [self._store_locked(bucket, k, v, frozenset()) for k, v in entries]
+        after = self._enter("store_many")
+        counts = [self._store_locked(bucket, k, v, frozenset()) for k, v in entries]
+        self._applied(after)
+        return counts
 
     def delete(self, bucket: str, key: str, context: Any = None) -> None:
         ids = self._ids(context)
-        self._enter("delete")
+        after = self._enter("delete")
         with self._store.lock:
             rows = self._store.rows.get((bucket, key))
-            if rows is None:
-                return
-            for sibling_id in list(rows) if context is None else ids:
-                rows.pop(sibling_id, None)
-            if not rows:
-                del self._store.rows[(bucket, key)]
+            if rows is not None:
+                for sibling_id in list(rows) if context is None else ids:
+                    rows.pop(sibling_id, None)
+                if not rows:
+                    del self._store.rows[(bucket, key)]
+        self._applied(after)
 
     def keys(self, bucket: str) -> Iterator[str]:
-        self._enter("keys")
+        after = self._enter("keys")
         with self._store.lock:
             found = [k for (b, k), rows in self._store.rows.items() if b == bucket and rows]
+        self._applied(after)
         return iter(found)
 
     def close(self) -> None:

@@ -70,13 +70,14 @@ from email.message import Message
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode
 
-from .. import __version__
+from .._version import __version__
 from ..errors import (
     BackendError,
     BackendTimeoutError,
     ConfigError,
     InvalidInputError,
     InvalidKeyError,
+    LargeObjectWarning,
     MissingDriverError,
     TimakError,
     UnavailableError,
@@ -131,15 +132,6 @@ _READ_PARAMS = ("r", "pr")
 _WRITE_PARAMS = ("w", "dw", "pw")
 _BODY_IN_ERRORS = 300
 _HEAD_BATCH = 256
-
-class LargeObjectWarning(UserWarning):
-    """A value above ``warn_size`` (default 5 MiB, Riak's own warning level).
-
-    Riak is at its best under 1 MB; large objects slow every read, write,
-    handoff and anti-entropy exchange of their key. A warning, not logging,
-    because the caller is the one who can keep values small.
-    """
-
 
 # ---------------------------------------------------------------- error mapping
 

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..backends import DEFAULT_URL, default_url
 from ..errors import BackendTimeoutError, InvalidInputError, TimakError, UnavailableError
 

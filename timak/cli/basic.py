@@ -69,9 +69,10 @@ def register(commands: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--bucket", default="timelines", help="bucket (default: timelines)")
     common.add_argument(
-        "--max-items", type=positive_int, default=1000, metavar="N",
-        help="capacity for new keys (default: 1000); every timeline of a bucket "
-        "must use the same one",
+        "--max-items", type=positive_int, default=None, metavar="N",
+        help="capacity for a new key (default: 1000); reads always use the capacity "
+        "stored with the key, and a write with N to a key stored at another "
+        "capacity is refused (exit 2)",
     )
     common.add_argument(
         "--json", action="store_true",

@@ -23,8 +23,10 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--bucket", default="timelines",
                         help="bucket whose keys to fold (default: timelines)")
-    parser.add_argument("--max-items", type=positive_int, default=1000, metavar="N",
-                        help="capacity for keys that hold none yet (default: 1000)")
+    parser.add_argument("--max-items", type=positive_int, default=None, metavar="N",
+                        help="capacity for old-format keys that state none (default: "
+                        "1000, or more if they hold more); folds keep each key's "
+                        "stored capacity")
     parser.set_defaults(func=_compact)
 
 

@@ -24,6 +24,7 @@ from ..feed import DEFAULT_BUCKET, Feed
 from ..timelines import Change, Timeline
 from . import store_url
 from ._output import SCORE_MODES, data_text, datetime_text, dump_json, iso, score_text, text
+from .basic import positive_int
 
 __all__ = ["format_change", "register"]
 
@@ -48,8 +49,9 @@ def register(commands: Any) -> None:
         "--feed-bucket", default=DEFAULT_BUCKET, help=f"feed bucket (default: {DEFAULT_BUCKET})"
     )
     parser.add_argument(
-        "--max-items", type=int, default=1000, metavar="N",
-        help="capacity for new keys (default: 1000)",
+        "--max-items", type=positive_int, default=None, metavar="N",
+        help="capacity for old-format keys that state none (default: 1000); "
+        "reads use each key's stored capacity",
     )
     parser.add_argument(
         "--interval", type=float, default=1.0, metavar="SECONDS",
