@@ -18,7 +18,7 @@ from __future__ import annotations
 from .cases import SCENARIOS, Sizes
 from .data import BUCKET
 from .harness import MIN_SAMPLES, Op, Plan, Result, Samples, Side, Target, measure
-from .redis_peer import PeerUnavailable, RedisPeer, running_redis
+from .redis_peer import RedisPeer, running_redis
 from .runner import (
     BACKENDS,
     BYTES_TARGET,
@@ -43,7 +43,6 @@ __all__ = [
     "MIN_SAMPLES",
     "Mode",
     "Op",
-    "PeerUnavailable",
     "Plan",
     "QUICK",
     "RedisPeer",

@@ -15,7 +15,8 @@ persistence off (``--save '' --appendonly no``, in a temporary directory), in
 its own session so a Ctrl-C in the terminal reaches only the benchmark, and
 stops it on the way out however the block ends (``SHUTDOWN NOSAVE``, then
 terminate, then kill); on Linux the kernel also stops it if the benchmark
-process is killed outright (``PR_SET_PDEATHSIG``). ``PeerUnavailable`` says why there is no peer.
+process is killed outright (``PR_SET_PDEATHSIG``). When there can be no
+peer, ``running_redis`` raises ``UnavailableError`` saying why.
 ``$TIMAK_BENCH_REDIS_SERVER`` names the redis-server binary to use instead
 of the one on ``PATH`` (or Debian's ``/usr/bin/redis-server``).
 """
@@ -36,16 +37,13 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ..errors import UnavailableError
 from .data import chunks, redis_member, score
 
-__all__ = ["PeerUnavailable", "RedisPeer", "running_redis"]
+__all__ = ["RedisPeer", "running_redis"]
 
 _START_TIMEOUT_S = 10.0
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-class PeerUnavailable(Exception):
-    """No Redis peer: the message says why (missing binary, module, start failure)."""
 
 
 def _free_port() -> int:
@@ -113,17 +111,17 @@ class RedisPeer:
 def running_redis(executable: str | None = None) -> Iterator[RedisPeer]:
     """A fresh redis-server for the benchmark, stopped when the block ends.
 
-    Raises ``PeerUnavailable`` (before yielding) when redis-server or redis-py
+    Raises ``UnavailableError`` (before yielding) when redis-server or redis-py
     is missing or the server does not start.
     """
     try:
         import redis
     except ImportError:
-        raise PeerUnavailable("redis-py is not installed (pip install redis)") from None
+        raise UnavailableError("redis-py is not installed (pip install redis)") from None
     binary = (executable or os.environ.get("TIMAK_BENCH_REDIS_SERVER")
               or shutil.which("redis-server") or "/usr/bin/redis-server")
     if not shutil.which(binary):
-        raise PeerUnavailable(f"redis-server not found (looked for {binary!r})")
+        raise UnavailableError(f"redis-server not found (looked for {binary!r})")
     with tempfile.TemporaryDirectory(prefix="timak-bench-redis-") as workdir:
         port = _free_port()
         process = subprocess.Popen(
@@ -157,14 +155,14 @@ def _wait_until_up(client: Any, process: subprocess.Popen[bytes]) -> None:
     while True:
         if process.poll() is not None:
             err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise PeerUnavailable(f"redis-server exited at start ({process.returncode}): "
+            raise UnavailableError(f"redis-server exited at start ({process.returncode}): "
                                   f"{err.strip()[:200]}")
         try:
             client.ping()
             return
         except redis.ConnectionError:
             if time.monotonic() > deadline:
-                raise PeerUnavailable(
+                raise UnavailableError(
                     f"redis-server did not answer within {_START_TIMEOUT_S:.0f} s"
                 ) from None
             time.sleep(0.05)

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .. import _bench as bench
+from ..errors import UnavailableError
 from . import store_url
 
 __all__ = ["register"]
@@ -97,15 +98,19 @@ def _backends(args: argparse.Namespace, url: str | None) -> list[str]:
 
 @contextlib.contextmanager
 def _peer(wanted: bool) -> Iterator[tuple[bench.RedisPeer | None, str | None]]:
-    """The Redis peer, or ``None`` and why (printed as one line)."""
+    """The Redis peer, or ``None`` and why (printed as one line). Only a
+    failure to start it is caught: errors of the run itself propagate, and
+    stop the server on their way out."""
     if not wanted:
         yield None, "--no-peer"
         return
-    try:
-        with bench.running_redis() as peer:
-            yield peer, None
-    except bench.PeerUnavailable as exc:
-        yield None, str(exc)
+    with contextlib.ExitStack() as stack:
+        try:
+            peer = stack.enter_context(bench.running_redis())
+        except UnavailableError as exc:
+            yield None, str(exc)
+            return
+        yield peer, None
 
 
 @contextlib.contextmanager
