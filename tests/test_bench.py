@@ -1,172 +1,461 @@
-"""The benchmark harness: result shape, interleaving, every scenario, the CLI.
+"""The benchmark harness: result shape, floors, the Redis peer, interleaving,
+the steady state, the CLI and its exit codes.
 
 Speed is never asserted: these tests check that the numbers are made the way
-docs/benchmarks.md says, not what they are.
+docs/benchmarks.md says, not what they are. Tests that need redis-server
+skip out loud without it; ``TIMAK_REQUIRE_REDIS=1`` turns that skip into a
+failure.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from timak import bench
+from timak import _bench as bench
+from timak._bench import cases as bench_cases
+from timak._bench import data, floors, runner
 from timak.cli import main
 from timak.errors import ConfigError, UnavailableError
+from timak.timelines import Timeline
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUIRED = {"name", "backend", "ops_per_s", "floor_ops_per_s", "ratio", "p50_ms", "p99_ms"}
+TIMAK = ROOT / "timak"
+#: Floors may call the bare stores (and the harness's own helpers), nothing else of timak.
+FLOOR_MAY_CALL = (TIMAK / "backends", TIMAK / "_bench")
+
+
+def _redis_or_skip() -> None:
+    missing = None
+    if shutil.which("redis-server") is None and not Path("/usr/bin/redis-server").exists():
+        missing = "redis-server is not installed"
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        missing = "redis-py is not installed (pip install -e '.[dev]')"
+    if missing:
+        if os.environ.get("TIMAK_REQUIRE_REDIS") == "1":
+            pytest.fail(f"{missing}, and TIMAK_REQUIRE_REDIS=1")
+        pytest.skip(f"{missing}: set TIMAK_REQUIRE_REDIS=1 to make this a failure")
+
+
+def _have_redis() -> bool:
+    try:
+        _redis_or_skip()
+    except pytest.skip.Exception:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
-def results() -> Iterator[list[bench.Result]]:
+def maybe_peer() -> Iterator[bench.RedisPeer | None]:
+    """The Redis peer when it can run here, else ``None`` (the run skips it)."""
+    if not _have_redis():
+        yield None
+        return
+    with bench.running_redis() as running:
+        yield running
+
+
+@pytest.fixture
+def peer(maybe_peer: bench.RedisPeer | None) -> bench.RedisPeer:
+    _redis_or_skip()
+    assert maybe_peer is not None
+    return maybe_peer
+
+
+@pytest.fixture(scope="module")
+def results(maybe_peer: bench.RedisPeer | None) -> Iterator[list[bench.Result]]:
     with bench.open_backends(["memory", "sqlite"]) as backends:
-        yield bench.run(backends, bench.QUICK)
+        yield list(bench.iter_results(backends, bench.QUICK, peer=maybe_peer))
+
+
+# -- what a run produces ----------------------------------------------------
 
 
 def test_every_scenario_runs_on_every_backend(results: list[bench.Result]) -> None:
     seen = {(r.scenario, r.backend) for r in results}
-    for scenario in bench.SCENARIOS:
-        backends = {"pure"} if scenario == "merge" else {"memory", "sqlite"}
-        assert {b for s, b in seen if s == scenario} == backends, scenario
-    sizes = bench.QUICK.sizes
-    fanout = {r.params["keys"] for r in results if r.scenario == "fanout"}
-    assert fanout == set(sizes.fanout_keys)
-    merges = {(r.params["items"], r.params["siblings"]) for r in results if r.scenario == "merge"}
-    assert merges == {(i, s) for i in sizes.merge_items for s in sizes.merge_siblings}
-    gets = {r.params["siblings"] for r in results if r.scenario == "get-newest-50"}
-    assert gets == set(sizes.get_siblings)
-    blind = {r.params["items"] for r in results if r.scenario == "blind-write"}
-    assert blind == set(sizes.blind_items)
+    assert seen == {(s, b) for s in bench.SCENARIOS for b in ("memory", "sqlite")}
+    newest = {r.params["pending"] for r in results if r.scenario == "newest"}
+    assert newest == set(bench.QUICK.sizes.pending)
+    fanout = [r for r in results if r.scenario == "fanout"]
+    assert {r.units for r in fanout} == {bench.QUICK.sizes.fanout_keys}
 
 
-def test_json_shape_and_arithmetic(results: list[bench.Result]) -> None:
-    document = json.loads(json.dumps(bench.results_json(results)))
-    assert list(document) == ["results"]
-    assert len(document["results"]) == len(results)
+def test_results_json_shape_and_arithmetic(
+    results: list[bench.Result], maybe_peer: bench.RedisPeer | None
+) -> None:
+    document = json.loads(json.dumps(bench.results_json(results, None, {"mode": "quick"})))
+    assert set(document) == {"environment", "results", "bytes"}
     for entry in document["results"]:
-        assert set(entry) >= REQUIRED, entry["name"]
-        assert entry["floor_ops_per_s"] > 0 and entry["ops_per_s"] > 0
-        assert entry["ratio"] == pytest.approx(entry["ops_per_s"] / entry["floor_ops_per_s"])
-        assert 0 < entry["p50_ms"] <= entry["p99_ms"]
-        assert 0 < entry["floor_p50_ms"] <= entry["floor_p99_ms"]
-        assert entry["cpu_ratio"] > 0
-        assert entry["samples"] == entry["floor_samples"] >= bench.QUICK.plan.min_samples
-        if entry["target"] is None:
-            assert entry["meets_target"] is None
+        subject, floor, peer = entry["subject"], entry["floor"], entry["peer"]
+        assert entry["vs_floor"] == pytest.approx(subject["p50_ms"] / floor["p50_ms"])
+        assert entry["cpu_vs_floor"] == pytest.approx(subject["cpu_p50_ms"] / floor["cpu_p50_ms"])
+        for side in filter(None, (subject, floor, peer)):
+            assert 0 < side["p50_ms"] <= side["p99_ms"], entry["name"]
+            assert side["samples"] == subject["samples"] >= bench.QUICK.plan.min_samples
+        if entry["scenario"] == "fold" or maybe_peer is None:
+            assert peer is None  # Redis has no fold (or is not here)
         else:
-            assert entry["meets_target"] == (entry["ratio"] >= entry["target"])
+            assert peer is not None and peer["name"].startswith("redis ")
+            assert entry["vs_peer"] == pytest.approx(subject["p50_ms"] / peer["p50_ms"])
+            assert peer["server_cpu_ms"] >= 0  # redis-server's own CPU, per call
+            assert entry["cpu_vs_peer"] == pytest.approx(
+                subject["cpu_p50_ms"] / (peer["cpu_p50_ms"] + peer["server_cpu_ms"]))
+        for target in entry["targets"]:
+            ratio = entry["vs_floor"] if target["against"] == "floor" else entry["vs_peer"]
+            if ratio is None:
+                assert target["ratio"] is None and target["met"] is None
+            else:
+                assert target["ratio"] == pytest.approx(ratio)
+                assert target["met"] == (ratio <= target["at_most"])
 
 
-def test_targets_are_attached_where_the_brief_sets_them(results: list[bench.Result]) -> None:
-    targets = {r.scenario: r.target for r in results}
-    assert targets["fanout"] == 0.8
-    assert targets["get-newest-50"] == pytest.approx(1 / 3)
-    assert targets["merge"] is None
+def test_floors_are_not_timak_code(peer: bench.RedisPeer) -> None:
+    """Trace every call each floor makes: nothing in timak outside the bare
+    stores; and the subject, traced the same way, does run Timeline."""
+    with bench.open_backends(["memory", "sqlite"]) as backends:
+        for case in bench_cases.cases(backends, bench.QUICK.sizes):
+            prepared = case.prepare(peer)
+            try:
+                floor_files = _files_called(prepared.floor.run, prepared.floor.setup)
+                subject_files = _files_called(prepared.subject.run, prepared.subject.setup)
+            finally:
+                prepared.cleanup()
+            timak_calls = {f for f in floor_files if f.is_relative_to(TIMAK)}
+            assert all(any(f.is_relative_to(d) for d in FLOOR_MAY_CALL) for f in timak_calls), (
+                case.name, sorted(map(str, timak_calls)))
+            assert TIMAK / "timelines.py" in subject_files, case.name
 
 
-def test_storage_reports_byte_figures(results: list[bench.Result]) -> None:
-    storage = {r.backend: r.figures for r in results if r.scenario == "storage"}
-    assert set(storage) == {"memory", "sqlite"}
-    for figures in storage.values():
-        payload, plain, overhead, heap, stored = (
-            figures[f"{name}_bytes_per_item"]
-            for name in ("payload", "uncompressed", "overhead", "python", "stored")
-        )
-        assert payload is not None and plain is not None and overhead is not None
-        assert payload > 0 and plain - overhead == pytest.approx(payload)
-        assert heap is not None and heap > 0
-        assert stored is not None and stored > 0
+def _files_called(run: Callable[[], object], setup: Callable[[], object] | None) -> set[Path]:
+    if setup is not None:
+        setup()
+    called: set[Path] = set()
+
+    def profile(frame: Any, event: str, arg: object) -> None:
+        if event == "call":
+            called.add(Path(frame.f_code.co_filename).resolve())
+
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return called
 
 
-def test_cases_leave_no_keys_behind() -> None:
+def test_plain_decode_reads_every_item_of_the_stored_bytes() -> None:
+    stored = data.full_value(30)
+    decoded = floors.plain_decode(stored)
+    strings = set(_strings(decoded))
+    for i in range(30):
+        assert data.payload(i)["object"]["text"] in strings
+    with pytest.raises(ValueError, match="format 250"):
+        floors.plain_decode(b"TK\xfa" + stored[3:])
+
+
+def _strings(tree: object) -> Iterator[str]:
+    if isinstance(tree, str):
+        yield tree
+    elif isinstance(tree, dict):
+        for k, v in tree.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(tree, list | tuple):
+        for v in tree:
+            yield from _strings(v)
+
+
+def test_fanout_starts_from_full_timelines_at_staggered_fold_points() -> None:
+    sizes = bench.Sizes(fanout_keys=48, items=40, limit=10, pending=(0,))
     with bench.open_backends(["memory"]) as backends:
-        bench.run(backends, bench.QUICK, only=["fanout", "get-newest-50", "storage"])
+        backend = backends["memory"]
+        (case,) = [c for c in bench_cases.cases(backends, sizes) if c.scenario == "fanout"]
+        prepared = case.prepare(None)
+        try:
+            mine = [k for k in backend.keys(bench.BUCKET) if not k.startswith("fanout-floor")]
+            before = {k: len(backend.fetch(bench.BUCKET, k).siblings) for k in mine}
+            # every key is full, and the keys sit at every point of the fold cycle
+            assert set(before.values()) == set(range(1, 16))  # 1..15: a 16th write folds
+            reader = Timeline(connection=backend, bucket=bench.BUCKET, max_items=sizes.items)
+            clean = next(k for k in mine if before[k] == 1)
+            assert len(reader.get(clean)) == sizes.items
+            prepared.subject.run()  # one post
+            after = {k: len(backend.fetch(bench.BUCKET, k).siblings) for k in mine}
+        finally:
+            prepared.cleanup()
+    folded = {k for k in mine if after[k] < before[k]}
+    # exactly the keys one write short of fold_at: 1 in 15, not all, not none
+    assert folded == {k for k in mine if before[k] == 15}
+    assert 0 < len(folded) < len(mine) // 4
+
+
+def test_repeated_reads_and_folds_use_a_fresh_timeline_each_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Timeline may cache values it decoded; a case that reads or folds the
+    same siblings again and again must not time a warm cache."""
+    used: list[Timeline] = []
+    for method in ("page", "fold"):
+        real = getattr(Timeline, method)
+
+        def spy(self: Timeline, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            used.append(self)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Timeline, method, spy)
+    sizes = bench.Sizes(fanout_keys=4, items=30, limit=10, pending=(8,))
+    with bench.open_backends(["memory"]) as backends:
+        for case in bench_cases.cases(backends, sizes):
+            if case.scenario not in ("newest", "fold"):
+                continue
+            prepared = case.prepare(None)
+            try:
+                kept: list[Timeline] = []  # alive, so no two can share an id
+                for _ in range(3):
+                    used.clear()
+                    assert prepared.subject.setup is not None
+                    prepared.subject.setup()
+                    prepared.subject.run()
+                    kept.append(used[-1])
+                assert len({id(tl) for tl in kept}) == 3, case.name
+            finally:
+                prepared.cleanup()
+
+
+def test_cases_leave_no_keys_behind(peer: bench.RedisPeer) -> None:
+    with bench.open_backends(["memory"]) as backends:
+        list(bench.iter_results(backends, bench.QUICK, peer=peer, only=["fanout", "newest"]))
         assert list(backends["memory"].keys(bench.BUCKET)) == []
-
-
-def test_measure_interleaves_and_sets_up_untimed() -> None:
-    log: list[str] = []
-    subject = bench.Op(lambda: log.append("s"), lambda: log.append("S"))
-    floor = bench.Op(lambda: log.append("f"))
-    plan = bench.Plan(warmup=1, min_samples=4, max_samples=4, budget_s=0.0)
-    mine, theirs = bench.measure(subject, floor, plan)
-    assert len(mine.wall) == len(mine.cpu) == len(theirs.wall) == len(theirs.cpu) == 4
-    runs = "".join(log)
-    assert runs == "Ssf" + "Ssf" + "fSs" + "Ssf" + "fSs"
-
-
-def test_measure_stops_at_max_samples_despite_budget() -> None:
-    plan = bench.Plan(warmup=0, min_samples=1, max_samples=3, budget_s=3600.0)
-    mine, theirs = bench.measure(bench.Op(lambda: None), bench.Op(lambda: None), plan)
-    assert len(mine.wall) == len(theirs.wall) == 3
+    assert peer.client.dbsize() == 0
 
 
 def test_unknown_scenario_is_a_config_error() -> None:
     with bench.open_backends(["memory"]) as backends, pytest.raises(ConfigError):
-        bench.run(backends, bench.QUICK, only=["nope"])
+        list(bench.iter_results(backends, bench.QUICK, only=["nope"]))
+
+
+# -- the Redis peer ---------------------------------------------------------
+
+
+def test_redis_peer_is_started_and_stopped() -> None:
+    _redis_or_skip()
+    with bench.running_redis() as peer:
+        process, port = peer.process, peer.port
+        assert process.poll() is None and peer.client.ping()
+        assert peer.client.config_get("save")["save"] == ""
+        assert peer.client.config_get("appendonly")["appendonly"] == "no"
+        peer.fill(["a", "b"], 60)
+        assert [m["id"] for m in peer.newest("b", 3)] == [data.item_id(i) for i in (59, 58, 57)]
+        peer.post(["a"], 60, 60)  # a full set: the oldest falls off
+        assert peer.client.zcard("a") == 60
+        assert peer.newest("a", 1)[0]["data"] == data.payload(60)
+    assert process.poll() is not None
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_redis_peer_is_stopped_when_the_run_fails() -> None:
+    _redis_or_skip()
+    with pytest.raises(KeyboardInterrupt), bench.running_redis() as peer:
+        process = peer.process
+        raise KeyboardInterrupt
+    assert process.poll() is not None
+
+
+def test_a_missing_redis_server_skips_the_peer_in_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "fold.json"
+    done = _timak("bench", "--quick", "--backend", "memory", "--only", "fold", "--json",
+                  str(out), env={"TIMAK_BENCH_REDIS_SERVER": str(tmp_path / "no-redis")})
+    assert done.returncode == 0, done.stderr
+    skipped = [line for line in done.stderr.splitlines() if "Redis peer skipped" in line]
+    assert len(skipped) == 1 and "redis-server not found" in skipped[0]
+    environment = json.loads(out.read_text())["environment"]
+    assert "redis-server not found" in environment["peer_skipped"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
+                         ids=["SIGINT", "SIGTERM", "SIGKILL"])
+def test_an_interrupted_run_stops_its_redis_server(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C (SIGINT), SIGTERM or SIGKILL mid-run: the redis-server the run
+    started is gone afterwards (a wrapper records its pid, then execs the
+    server). SIGKILL runs no cleanup: the kernel stops it (Linux only)."""
+    _redis_or_skip()
+    if signum == signal.SIGKILL and not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux-only")
+    real = shutil.which("redis-server") or "/usr/bin/redis-server"
+    pidfile, wrapper = tmp_path / "redis.pid", tmp_path / "redis-server"
+    wrapper.write_text(f'#!/bin/sh\necho $$ > "{pidfile}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "TIMAK_URL"}
+    env["TIMAK_BENCH_REDIS_SERVER"] = str(wrapper)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "timak", "bench", "--backend", "memory", "--only", "fanout"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert run.stderr is not None
+        assert "[1/1]" in run.stderr.readline()  # the first case has started
+        pid = int(pidfile.read_text())
+        os.kill(pid, 0)  # running now
+        run.send_signal(signum)
+        run.wait(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        if run.stderr is not None:
+            run.stderr.close()
+    for _ in range(100):  # the kernel's SIGTERM and the shutdown take a moment
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+# -- measure ----------------------------------------------------------------
+
+
+def test_measure_interleaves_rotating_who_goes_first() -> None:
+    log: list[str] = []
+    subject = bench.Op(lambda: log.append("s"), lambda: log.append("S"))
+    floor = bench.Op(lambda: log.append("f"))
+    peer = bench.Op(lambda: log.append("p"))
+    plan = bench.Plan(warmup=1, min_samples=4, max_samples=4, budget_s=0.0)
+    taken = bench.measure([subject, floor, peer], plan)
+    assert [len(s.wall) for s in taken] == [4, 4, 4]
+    assert [len(s.cpu) for s in taken] == [4, 4, 4]
+    # warm-up, then rounds starting with subject, floor, peer, subject
+    assert "".join(log) == "Ssfp" + "Ssfp" + "fpSs" + "pSsf" + "Ssfp"
+
+
+def test_measure_stops_at_max_samples_despite_budget() -> None:
+    plan = bench.Plan(warmup=0, min_samples=1, max_samples=3, budget_s=3600.0)
+    taken = bench.measure([bench.Op(lambda: None), bench.Op(lambda: None)], plan)
+    assert [len(s.wall) for s in taken] == [3, 3]
+
+
+def test_measure_gives_up_on_slow_cases_after_max_s_with_a_few_samples() -> None:
+    plan = bench.Plan(warmup=0, min_samples=100, max_samples=1000, budget_s=0.0, max_s=0.0)
+    taken = bench.measure([bench.Op(lambda: None), bench.Op(lambda: None)], plan)
+    assert [len(s.wall) for s in taken] == [bench.MIN_SAMPLES] * 2
+
+
+# -- the CLI ----------------------------------------------------------------
+
+
+def _timak(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k != "TIMAK_URL"}
+    return subprocess.run(
+        [sys.executable, "-m", "timak", *args], cwd=ROOT, env={**base, **(env or {})},
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+def _fake_result(met: bool) -> bench.Result:
+    side = bench.Side("x", 1.0, 2.0, 1.0, 1.0, 5)
+    target = bench.Target("floor", 1.5, 1.0 if met else 3.0, met)
+    return bench.Result("fold items=1 siblings=2", "fold", "memory", "folds", 1, side, side,
+                        targets=(target,))
+
+
+@pytest.mark.parametrize(("met", "flag", "code"), [
+    (False, [], 0), (False, ["--fail-on-miss"], 1), (True, ["--fail-on-miss"], 0),
+])
+def test_fail_on_miss_sets_the_exit_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    met: bool, flag: list[str], code: int,
+) -> None:
+    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer: _fake_result(met))
+    argv = ["bench", "--quick", "--backend", "memory", "--only", "fold", "--no-peer", *flag]
+    assert main(argv) == code
+    out = capsys.readouterr().out
+    assert ("floor<=1.5 met" if met else "floor<=1.5 MISSED") in out
+    assert ("1 target(s) MISSED" in out) is not met
+    if not met and not flag:
+        assert "pass --fail-on-miss to fail" in out
 
 
 def test_cassandra_without_url_is_a_usage_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("TIMAK_URL", raising=False)
-    assert main(["bench", "--quick", "--backend", "cassandra"]) == 2
+    assert main(["bench", "--quick", "--backend", "cassandra", "--no-peer"]) == 2
     assert "--url cassandra://" in capsys.readouterr().err
 
 
-def test_cli_only_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "merge.json"
-    assert main(["bench", "--quick", "--backend", "memory", "--only", "merge",
-                 "--json", str(out)]) == 0
-    document = json.loads(out.read_text())
-    assert {r["name"].split()[0] for r in document["results"]} == {"merge"}
-    captured = capsys.readouterr()
-    assert captured.out.splitlines()[0].split()[:4] == ["name", "backend", "median", "ms"]
-    assert "merge items=" in captured.out
-    assert "[1/" in captured.err  # progress goes to stderr
-
-
-def _timak(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "TIMAK_URL"}
-    return subprocess.run(
-        [sys.executable, "-m", "timak", *args], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=120, check=False,
-    )
-
-
-def test_cli_help() -> None:
+def test_cli_help_names_every_option() -> None:
     done = _timak("bench", "--help")
     assert done.returncode == 0, done.stderr
-    for option in ("--backend", "--url", "--quick", "--json", "--only"):
+    for option in ("--backend", "--url", "--quick", "--json", "--only", "--fail-on-miss",
+                   "--no-peer"):
         assert option in done.stdout
+    assert "MISSED" in done.stdout  # the help says a miss still exits 0
 
 
-def test_cli_quick_json(tmp_path: Path) -> None:
+def test_cli_quick_json_has_results_bytes_and_environment(tmp_path: Path) -> None:
+    _redis_or_skip()
     out = tmp_path / "quick.json"
     done = _timak("bench", "--quick", "--backend", "memory", "--json", str(out))
     assert done.returncode == 0, done.stderr
-    results = json.loads(out.read_text())["results"]
-    assert {r["backend"] for r in results} == {"memory", "pure"}
-    assert {r["scenario"] for r in results} == set(bench.SCENARIOS)
-    assert all(set(r) >= REQUIRED for r in results)
-    assert "fanout keys=" in done.stdout
-    assert "met" in done.stdout or "MISSED" in done.stdout
+    document = json.loads(out.read_text())
+    assert {r["scenario"] for r in document["results"]} == set(bench.SCENARIOS)
+    assert document["bytes"]["redis_memory_usage"] > 0
+    assert document["bytes"]["stored_value"] > 0
+    assert document["environment"]["redis_server"]
+    assert "Redis peer skipped" not in done.stderr
+    assert "x redis" in done.stdout and "How to read this" in done.stdout
+    assert "timak / Redis MEMORY USAGE" in done.stdout
+    assert not list(tmp_path.glob("dump.rdb")) and not (ROOT / "dump.rdb").exists()
+
+
+def test_a_store_failing_mid_run_keeps_what_was_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = runner.run_case
+    calls: list[Any] = []
+
+    def fail_second(case: Any, plan: bench.Plan, peer: Any) -> bench.Result:
+        calls.append(case)
+        if len(calls) == 2:
+            raise UnavailableError("store went away")
+        return real(case, plan, peer)
+
+    monkeypatch.setattr(runner, "run_case", fail_second)
+    out = tmp_path / "partial.json"
+    argv = ["bench", "--quick", "--backend", "memory", "--no-peer", "--json", str(out)]
+    assert main(argv) == 3
+    assert len(json.loads(out.read_text())["results"]) == 1
+    captured = capsys.readouterr()
+    assert "fanout keys=" in captured.out
+    assert "store went away" in captured.err
+
+
+# -- benchmarks/plot.py -----------------------------------------------------
 
 
 def test_plot_turns_json_into_png(tmp_path: Path, results: list[bench.Result]) -> None:
     pytest.importorskip("matplotlib", reason="pip install matplotlib (the dev extra) to run")
-    data = tmp_path / "results.json"
-    data.write_text(json.dumps(bench.results_json(results)))
-    png = tmp_path / "read-cost.png"
+    source = tmp_path / "results.json"
+    source.write_text(json.dumps(bench.results_json(results)))
+    png = tmp_path / "medians.png"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "plot.py"), str(data), "--out", str(png)],
+        [sys.executable, str(ROOT / "benchmarks" / "plot.py"), str(source), "--out", str(png)],
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert done.returncode == 0, done.stderr
@@ -174,53 +463,33 @@ def test_plot_turns_json_into_png(tmp_path: Path, results: list[bench.Result]) -
 
 
 def test_markdown_table_has_a_row_per_result(tmp_path: Path, results: list[bench.Result]) -> None:
-    data = tmp_path / "results.json"
-    data.write_text(json.dumps(bench.results_json(results)))
+    source = tmp_path / "results.json"
+    source.write_text(json.dumps(bench.results_json(results)))
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "plot.py"), str(data), "--markdown"],
+        [sys.executable, str(ROOT / "benchmarks" / "plot.py"), str(source), "--markdown"],
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert len(rows) == len(results) + 1  # the header row
-    assert "missed" in done.stdout or "met" in done.stdout
+    for result in results:
+        assert any(row.startswith(f"| {result.name} | {result.backend} |") for row in rows)
 
 
-def test_measure_gives_up_on_slow_cases_after_max_s_with_a_few_samples() -> None:
-    plan = bench.Plan(warmup=0, min_samples=100, max_samples=1000, budget_s=0.0, max_s=0.0)
-    mine, theirs = bench.measure(bench.Op(lambda: None), bench.Op(lambda: None), plan)
-    assert len(mine.wall) == len(theirs.wall) == bench.MIN_SAMPLES
-
-
-def test_a_store_failing_mid_run_keeps_what_was_measured(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    real = bench._run_case
-    calls = []
-
-    def fail_second(case: Any, plan: bench.Plan) -> bench.Result:
-        calls.append(case)
-        if len(calls) == 2:
-            raise UnavailableError("store went away")
-        return real(case, plan)
-
-    monkeypatch.setattr(bench, "_run_case", fail_second)
-    out = tmp_path / "partial.json"
-    assert main(["bench", "--quick", "--backend", "memory", "--json", str(out)]) == 3
-    assert len(json.loads(out.read_text())["results"]) == 1
-    captured = capsys.readouterr()
-    assert "fanout keys=" in captured.out
-    assert "store went away" in captured.err
-
-
-def test_timak_url_naming_an_app_database_is_not_benchmarked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    app_db = tmp_path / "app.db"
-    monkeypatch.setenv("TIMAK_URL", f"sqlite:///{app_db}")
-    assert main(["bench", "--quick", "--backend", "sqlite", "--only", "storage"]) == 0
-    assert not app_db.exists()
-    explicit = tmp_path / "bench.db"
-    assert main(["bench", "--quick", "--backend", "sqlite", "--only", "storage",
-                 "--url", f"sqlite:///{explicit}"]) == 0
-    assert explicit.exists()
+def test_compare_table_has_a_column_per_run(tmp_path: Path, results: list[bench.Result]) -> None:
+    files = []
+    for run in ("one", "two"):
+        path = tmp_path / f"results-{run}.json"
+        path.write_text(json.dumps(bench.results_json(results)))
+        files.append(str(path))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "plot.py"), *files, "--compare"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "| case | backend | one | two |"
+    first = results[0]
+    cell = f"{first.vs_floor:.2f}" if first.vs_floor < 10 else ""
+    row = next(line for line in lines if line.startswith(f"| {first.name} | {first.backend} |"))
+    assert row.count(" / ") == 2 and cell in row

@@ -97,7 +97,7 @@ def test_layers_import_downward_only() -> None:
         "value": 1, "_records": 1, "encoding": 1, "scores": 1, "cursors": 1, "options": 1,
         "errors": 0, "_version": 0,
         "backends": 2, "timelines": 3, "testing": 3,
-        "feed": 4, "activity": 4, "cli": 4, "contrib": 4, "bench": 4, "_check": 4,
+        "feed": 4, "activity": 4, "cli": 4, "contrib": 4, "_bench": 4, "_check": 4,
     }
     for path in (ROOT / "timak").rglob("*.py"):
         rel = path.relative_to(ROOT / "timak").with_suffix("").parts

@@ -1,35 +1,54 @@
-"""``timak bench``: timak's operations timed beside their floors (``timak.bench``).
+"""``timak bench``: timak beside its floors and a Redis peer (``timak._bench``).
 
-Prints one row per case: the median and p99 latency of one call, the rate
-(``units / median``) of timak and of its floor, their ratio (and the same
-ratio from CPU time, a cross-check for a noisy machine), and whether the
-case's target ratio is met. Targets are reported, never enforced: the exit
-code is 0 unless something failed.
+Prints one row per case: timak's median and p99 per call, its floor's (the
+bare store or a plain msgpack decode doing the same work, not timak's code)
+and the Redis peer's, and the ratios ``timak / floor`` and ``timak / redis``
+(2.0 = timak takes twice as long), then the bytes of one full timeline, then
+a legend. Targets (issue 11) are reported: the exit code is 0 whether they
+are met or not, unless ``--fail-on-miss`` is given (then 1 when one is
+missed or could not be measured).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .. import bench
+from .. import _bench as bench
+from ..errors import UnavailableError
 from . import store_url
 
 __all__ = ["register"]
+
+LEGEND = """\
+How to read this (docs/benchmarks.md has more):
+  ms: one call of the case (a fan-out to all its keys, one read, one add).
+  x floor / x redis: timak's median / the other's median; 2.00 = twice as long,
+    0.50 = twice as fast. Targets are upper bounds on these.
+  cpu x floor: the same ratio from this process's CPU time; far from x floor
+    means the machine was busy. cpu x redis adds redis-server's CPU per call
+    (INFO cpu) to the client's: a starved server costs time, not CPU.
+  MISSED: a target not met (or not measured: no peer). Exit code stays 0
+    unless --fail-on-miss."""
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "bench",
-        help="benchmark timak against its floors",
-        description="Time fan-out, add, get, paging, merge and blind writes, each beside "
-        "its floor (the bare store or decode doing the same work), interleaved in one "
-        "run. Without --backend: memory and SQLite (a temporary file), plus the store "
-        "that --url or $TIMAK_URL names if it is not SQLite.",
+        help="benchmark timak against its floors and Redis",
+        description="Time steady-state fan-out, add, newest 50 and fold, each beside its "
+        "floor (the bare store or a plain msgpack decode doing the same work) and, when "
+        "redis-server and redis-py are installed, Redis sorted sets on a private server "
+        "started for the run, interleaved in one run. Without --backend: memory and "
+        "SQLite (a temporary file), plus the store that --url or $TIMAK_URL names if it "
+        "is not SQLite. Targets are reported; exit status 0 even when one is MISSED, "
+        "unless --fail-on-miss.",
     )
     parser.add_argument(
         "--backend", action="extend", nargs="+", choices=bench.BACKENDS, metavar="NAME",
@@ -39,12 +58,17 @@ def register(commands: Any) -> None:
     parser.add_argument("--url", default=argparse.SUPPRESS,
                         help="store URL for cassandra (or a sqlite file to use)")
     parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes and few samples: a few seconds (CI)")
+                        help="small sizes and few samples: seconds, for CI (figures are "
+                        "not comparable with a full run)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument(
         "--only", action="extend", nargs="+", choices=bench.SCENARIOS, metavar="NAME",
         help=f"run only these scenarios ({', '.join(bench.SCENARIOS)})",
     )
+    parser.add_argument("--no-peer", action="store_true",
+                        help="do not start redis-server (no Redis column)")
+    parser.add_argument("--fail-on-miss", action="store_true",
+                        help="exit 1 when a target is missed or could not be measured")
     parser.set_defaults(func=_bench)
 
 
@@ -72,31 +96,82 @@ def _backends(args: argparse.Namespace, url: str | None) -> list[str]:
     return names
 
 
+@contextlib.contextmanager
+def _peer(wanted: bool) -> Iterator[tuple[bench.RedisPeer | None, str | None]]:
+    """The Redis peer, or ``None`` and why (printed as one line). Only a
+    failure to start it is caught: errors of the run itself propagate, and
+    stop the server on their way out."""
+    if not wanted:
+        yield None, "--no-peer"
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            peer = stack.enter_context(bench.running_redis())
+        except UnavailableError as exc:
+            yield None, str(exc)
+            return
+        yield peer, None
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM raises SystemExit, so the redis-server this run started is
+    stopped by the ``finally`` blocks on the way out (as on Ctrl-C)."""
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _bench(args: argparse.Namespace) -> int:
     url = _given_url(args)
     mode = bench.QUICK if args.quick else bench.FULL
     results: list[bench.Result] = []
-    try:
-        with bench.open_backends(_backends(args, url), url) as backends:
-            for result in bench.iter_results(backends, mode, only=args.only,
+    byte_figures: bench.Bytes | None = None
+    env: dict[str, Any] = {}
+    with (
+        _sigterm_unwinds(),
+        bench.open_backends(_backends(args, url), url) as backends,
+        _peer(not args.no_peer) as (peer, skipped),
+    ):
+        if skipped is not None:
+            print(f"Redis peer skipped: {skipped}", file=sys.stderr, flush=True)
+        env = bench.environment(mode, peer, skipped)
+        try:
+            for result in bench.iter_results(backends, mode, peer=peer, only=args.only,
                                              progress=_progress):
                 results.append(result)
-    finally:
-        # A store that fails half-way through a long run keeps what was measured.
-        if results:
-            _report(results, args.json)
-    return 0
+            if not args.only:
+                byte_figures = bench.measure_bytes(mode.sizes.items, backends, peer)
+        finally:
+            # A store that fails half-way through a long run keeps what was measured.
+            if results:
+                env["load_average_end"] = list(os.getloadavg())
+                _report(results, byte_figures, env, args.json)
+    missed = [(r.name, r.backend, t) for r in results for t in r.missed]
+    if byte_figures is not None and not byte_figures.met:
+        missed.append(("bytes", "-", bench.Target("peer", bench.BYTES_TARGET)))
+    if missed:
+        print(f"\n{len(missed)} target(s) MISSED"
+              + ("" if args.fail_on_miss else " (exit status 0: pass --fail-on-miss to fail)"))
+    return 1 if missed and args.fail_on_miss else 0
 
 
-def _report(results: list[bench.Result], json_path: str | None) -> None:
+def _report(results: list[bench.Result], byte_figures: bench.Bytes | None,
+            env: dict[str, Any], json_path: str | None) -> None:
     print(format_table(results))
-    figures = format_figures(results)
-    if figures:
+    if byte_figures is not None:
         print()
-        print(figures)
+        print(format_bytes(byte_figures))
+    print()
+    print(LEGEND)
     if json_path:
         with open(json_path, "w", encoding="utf-8") as out:
-            json.dump(bench.results_json(results), out, indent=1)
+            json.dump(bench.results_json(results, byte_figures, env), out, indent=1)
             out.write("\n")
 
 
@@ -106,59 +181,72 @@ def _progress(message: str) -> None:
 
 def format_table(results: Sequence[bench.Result]) -> str:
     """The results as an aligned text table."""
-    header = ("name", "backend", "median ms", "p99 ms", "ops/s", "floor ops/s", "ratio",
-              "cpu ratio", "target")
+    header = ("case", "backend", "timak ms", "p99", "floor", "floor ms", "p99",
+              "x floor", "cpu x floor", "redis ms", "p99", "x redis", "cpu x redis", "targets")
     rows = [header] + [
         (
             r.name,
             r.backend,
-            f"{r.p50_ms:.3f}",
-            f"{r.p99_ms:.3f}",
-            _rate(r.ops_per_s),
-            _rate(r.floor_ops_per_s),
-            _ratio(r.ratio),
-            _ratio(r.cpu_ratio),
-            _target(r),
+            _ms(r.subject.p50_ms),
+            _ms(r.subject.p99_ms),
+            r.floor.name,
+            _ms(r.floor.p50_ms),
+            _ms(r.floor.p99_ms),
+            _ratio(r.vs_floor),
+            _ratio(r.cpu_vs_floor),
+            "-" if r.peer is None else _ms(r.peer.p50_ms),
+            "-" if r.peer is None else _ms(r.peer.p99_ms),
+            "-" if r.vs_peer is None else _ratio(r.vs_peer),
+            "-" if r.cpu_vs_peer is None else _ratio(r.cpu_vs_peer),
+            _targets(r.targets),
         )
         for r in results
     ]
-    return _align(rows, right_from=2)
+    return _align(rows, right_from=2, left=(4, len(header) - 1))
 
 
-def format_figures(results: Sequence[bench.Result]) -> str:
-    """The byte figures of the ``storage`` cases, one row per backend."""
-    storage = [r for r in results if r.figures]
-    if not storage:
-        return ""
-    names = list(storage[0].figures)
-    rows = [("bytes per item", *(r.backend for r in storage))]
-    for name in names:
-        cells = [r.figures.get(name) for r in storage]
-        rows.append((name.removesuffix("_bytes_per_item"),
-                     *("-" if c is None else f"{c:.1f}" for c in cells)))
-    return _align(rows, right_from=1)
+def format_bytes(figures: bench.Bytes) -> str:
+    """The bytes of one full timeline, timak beside Redis."""
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.0f}"
+
+    verdict = "-" if figures.met is None else ("met" if figures.met else "MISSED")
+    ratio = "-" if figures.vs_redis is None else f"{figures.vs_redis:.2f}"
+    rows = [
+        (f"bytes of one {figures.items:,}-item timeline", ""),
+        ("items as inline JSON (id, score, data)", cell(figures.payload_json)),
+        ("timak stored value", cell(figures.stored_value)),
+        ("SQLite used pages per timeline", cell(figures.sqlite_pages)),
+        ("Redis MEMORY USAGE (zset)", cell(figures.redis_memory_usage)),
+        ("Redis DUMP (serialized)", cell(figures.redis_dump)),
+        ("timak / Redis MEMORY USAGE", f"{ratio} (target <= {bench.BYTES_TARGET}: {verdict})"),
+    ]
+    return _align(rows, right_from=1, left=())
 
 
-def _rate(per_s: float) -> str:
-    return f"{per_s:,.0f}" if per_s >= 100 else f"{per_s:.3g}"
+def _ms(ms: float) -> str:
+    return f"{ms:.3f}" if ms < 10 else f"{ms:.1f}" if ms < 1000 else f"{ms:,.0f}"
 
 
 def _ratio(ratio: float) -> str:
     return f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.3f}"
 
 
-def _target(result: bench.Result) -> str:
-    if result.target is None:
+def _targets(targets: Sequence[bench.Target]) -> str:
+    if not targets:
         return "-"
-    verdict = "met" if result.meets_target else "MISSED"
-    return f">={result.target:.2f} {verdict}"
+    return ", ".join(
+        f"{t.against}<={t.at_most:g} "
+        + ("not measured" if t.met is None else "met" if t.met else "MISSED")
+        for t in targets
+    )
 
 
-def _align(rows: Sequence[Sequence[str]], right_from: int) -> str:
+def _align(rows: Sequence[Sequence[str]], right_from: int, left: Sequence[int]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(
-            cell.rjust(width) if i >= right_from else cell.ljust(width)
+            cell.rjust(width) if i >= right_from and i not in left else cell.ljust(width)
             for i, (cell, width) in enumerate(zip(row, widths, strict=True))
         ).rstrip()
         for row in rows
