@@ -31,7 +31,7 @@ with atheris.instrument_imports():
     from timak.errors import CorruptValueError, TimakError
 
     try:
-        from timak.backends import riak
+        from timak.backends.riak import _multipart as riak
     except ImportError:  # urllib3 missing: fuzz decode only
         riak = None  # type: ignore[assignment]
 
@@ -44,7 +44,7 @@ def one_input(data: bytes) -> None:
     target, body = data[0] % 4, data[1:]
     if target == 3 and riak is not None:
         with contextlib.suppress(TimakError):
-            riak._parse_multipart(body, "multipart/mixed; boundary=B")
+            riak.parse_multipart(body, "multipart/mixed; boundary=B")
         return
     blob = b"TK\x02" + zlib.compress(body) if target == 2 else _PREFIXES[target % 2] + body
     try:

@@ -31,13 +31,12 @@ from timak.backends.base import Backend
 from timak.backends.riak import (
     LargeObjectWarning,
     RiakBackend,
-    _map_exception,
-    _mapped_errors,
-    _parse_multipart,
     parse_size,
     props_problems,
     setup_commands,
 )
+from timak.backends.riak._errors import map_exception, mapped_errors
+from timak.backends.riak._multipart import parse_multipart
 from timak.cli import main
 from timak.errors import (
     BackendError,
@@ -115,7 +114,7 @@ RIAK_MULTIPART = (
 
 
 def test_multipart_parts_keep_bytes_and_mark_tombstones() -> None:
-    parts = _parse_multipart(RIAK_MULTIPART, "multipart/mixed; boundary=B0und")
+    parts = parse_multipart(RIAK_MULTIPART, "multipart/mixed; boundary=B0und")
     assert [p.body for p in parts] == [b"first\r\n--not-the-boundary", b"", b"\x00\r\n\r\nthird--"]
     assert [p.deleted for p in parts] == [False, True, False]
     assert parts[0].headers["etag"] == "1a"
@@ -123,7 +122,7 @@ def test_multipart_parts_keep_bytes_and_mark_tombstones() -> None:
 
 def test_multipart_rfc_form_with_preamble_epilogue_and_quoted_boundary() -> None:
     body = b"preamble\r\n--a b\r\nX: 1\r\n\r\nv1\r\n--a b  \r\n\r\nv2\r\n--a b--\r\nepilogue"
-    parts = _parse_multipart(body, 'multipart/mixed; boundary="a b"')
+    parts = parse_multipart(body, 'multipart/mixed; boundary="a b"')
     assert [(dict(p.headers), p.body) for p in parts] == [({"x": "1"}, b"v1"), ({}, b"v2")]
 
 
@@ -141,7 +140,7 @@ def test_multipart_rfc_form_with_preamble_epilogue_and_quoted_boundary() -> None
 )
 def test_malformed_multipart_is_a_backend_error(body: bytes, content_type: str) -> None:
     with pytest.raises(BackendError):
-        _parse_multipart(body, content_type)
+        parse_multipart(body, content_type)
 
 
 def test_malformed_300_from_the_server_is_a_backend_error(
@@ -639,17 +638,17 @@ LOWER_LEVEL = [
 @pytest.mark.parametrize("cls", LOWER_LEVEL, ids=lambda c: c.__name__)
 def test_every_lower_level_exception_maps_into_the_tree(cls: type[BaseException]) -> None:
     exc = _instance(cls)
-    with pytest.raises(TimakError) as caught, _mapped_errors("test"):
+    with pytest.raises(TimakError) as caught, mapped_errors("test"):
         raise exc
     assert caught.value.__cause__ is exc
     wrapped = u3.MaxRetryError.__new__(u3.MaxRetryError)
     wrapped.reason = exc  # what urllib3 raises once retries run out
-    assert type(_map_exception(wrapped, "test")) is type(caught.value)
+    assert type(map_exception(wrapped, "test")) is type(caught.value)
 
 
 def test_the_exception_list_covers_urllib3() -> None:
     assert len(_urllib3_exception_classes()) > 30
-    mapped = {cls: type(_map_exception(_instance(cls), "t")) for cls in LOWER_LEVEL}
+    mapped = {cls: type(map_exception(_instance(cls), "t")) for cls in LOWER_LEVEL}
     assert mapped[u3.NewConnectionError] is UnavailableError  # though a ConnectTimeoutError
     assert mapped[u3.NameResolutionError] is UnavailableError
     assert mapped[u3.ConnectTimeoutError] is UnavailableError  # never reached Riak
@@ -662,9 +661,9 @@ def test_the_exception_list_covers_urllib3() -> None:
 
 
 def test_timak_errors_and_bugs_pass_through_unchanged() -> None:
-    with pytest.raises(ConfigError), _mapped_errors("t"):
+    with pytest.raises(ConfigError), mapped_errors("t"):
         raise ConfigError("mine")
-    with pytest.raises(KeyError), _mapped_errors("t"):
+    with pytest.raises(KeyError), mapped_errors("t"):
         raise KeyError("a bug stays a bug")
 
 

@@ -18,7 +18,7 @@ import json
 import string
 import zlib
 from collections import Counter
-from types import ModuleType
+from types import SimpleNamespace
 from typing import Any
 
 import msgpack
@@ -310,10 +310,16 @@ def test_known_hostile_values_are_corrupt(blob: Any) -> None:
 # -- the Riak backend's parsers ------------------------------------------------------
 
 
-def riak_module() -> ModuleType:
-    return pytest.importorskip(
-        "timak.backends.riak",
-        reason="timak/backends/riak.py has not landed yet (or urllib3 is missing)",
+def riak_module() -> Any:
+    """The Riak backend's class and parsers (skips without urllib3)."""
+    pytest.importorskip("urllib3", reason="the Riak backend needs urllib3")
+    from timak.backends.riak import RiakBackend
+    from timak.backends.riak._keys import decode_objects, keys_of
+    from timak.backends.riak._multipart import parse_multipart
+
+    return SimpleNamespace(
+        RiakBackend=RiakBackend, decode_objects=decode_objects, keys_of=keys_of,
+        parse_multipart=parse_multipart,
     )
 
 
@@ -344,8 +350,8 @@ boundaries = st.text(string.ascii_letters + string.digits, min_size=1, max_size=
 @given(st.binary(max_size=512), st.text(max_size=60))
 def test_riak_multipart_random(body: bytes, content_type: str) -> None:
     riak = riak_module()
-    only_timak_errors("riak", riak._parse_multipart, body, content_type)
-    only_timak_errors("riak", riak._parse_multipart, body,
+    only_timak_errors("riak", riak.parse_multipart, body, content_type)
+    only_timak_errors("riak", riak.parse_multipart, body,
                       "multipart/mixed; boundary=" + content_type)
 
 
@@ -357,10 +363,10 @@ def test_riak_multipart_mutated(values: list[bytes], boundary: str, data: st.Dat
     body = multipart(values, boundary, deleted)
     content_type = f"multipart/mixed; boundary={boundary}"
     assume(all(b"\r\n--" + boundary.encode() not in v for v in values))
-    parts = riak._parse_multipart(body, content_type)
+    parts = riak.parse_multipart(body, content_type)
     assert [p.body for p in parts] == values  # the unmutated body parses exactly
     assert [p.deleted for p in parts] == deleted
-    only_timak_errors("riak", riak._parse_multipart, mutate(body, data.draw, body), content_type)
+    only_timak_errors("riak", riak.parse_multipart, mutate(body, data.draw, body), content_type)
 
 
 @FUZZ
@@ -371,17 +377,17 @@ def test_riak_key_listing(text: str, data: st.DataObject) -> None:
     for buffer in (text, listing + text, mutate(listing.encode(), data.draw, b"").decode(
             "utf-8", "replace")):
         FUZZ_CASES["riak"] += 1
-        rest, found = riak._decode_objects(json.JSONDecoder(), buffer)
+        rest, found = riak.decode_objects(json.JSONDecoder(), buffer)
         assert isinstance(rest, str)
         for obj in found:
-            only_timak_errors("riak", riak._keys_of, obj, "fuzz")
+            only_timak_errors("riak", riak.keys_of, obj, "fuzz")
 
 
 def test_riak_key_listing_deeply_nested() -> None:
     riak = riak_module()
     FUZZ_CASES["riak"] += 1
     with pytest.raises(TimakError, match="nests too deeply"):
-        riak._decode_objects(json.JSONDecoder(), '{"keys": ' + "[" * 100_000 + "]" * 100_000)
+        riak.decode_objects(json.JSONDecoder(), '{"keys": ' + "[" * 100_000 + "]" * 100_000)
 
 
 class FakeResponse:

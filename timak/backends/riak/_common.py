@@ -1,0 +1,63 @@
+"""Constants and small helpers shared by the Riak modules."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from ...errors import (
+    ConfigError,
+    InvalidKeyError,
+)
+
+DEFAULT_BUCKET_TYPE = "timak"
+MIB = 1024 * 1024
+#: Riak's own defaults: ``object.size.warning_threshold`` and
+#: ``object.size.maximum`` (cuttlefish ``bytesize``, so 1024-based).
+DEFAULT_WARN_SIZE = 5 * MIB
+DEFAULT_MAX_SIZE = 50 * MIB
+#: Writes up to this size ask Riak for the sibling count (see ``store``).
+DEFAULT_COUNT_SIBLINGS_BELOW = 256 * 1024
+
+# Accept for reads: multipart/mixed is preferred, so Riak sends every sibling
+# in one 300 answer; */* lets a single value of any stored Content-Type come
+# back as 200 instead of 406 Not Acceptable (HTTP Fetch Object, "Siblings").
+_ACCEPT_SIBLINGS = "multipart/mixed, */*;q=0.5"
+# Accept for writes that ask for the sibling count: with siblings, Riak picks
+# between text/plain (one vtag per line, a few bytes each) and multipart/mixed
+# (every value); this prefers the short list. */* must stay, or webmachine
+# answers 406 before the write because the PUT's own type is not acceptable.
+_ACCEPT_COUNT = "text/plain, */*;q=0.1"
+_CONTENT_TYPE = "application/octet-stream"
+_QUORUM_WORD = re.compile(r"^(?:\d+|one|quorum|all|default|backend)$")
+_VCLOCK = re.compile(r"^[A-Za-z0-9+/=]+$")
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {None: 1, "b": 1, "kb": 1024, "kib": 1024, "mb": MIB, "mib": MIB,
+               "gb": 1024 * MIB, "gib": 1024 * MIB}
+_READ_PARAMS = ("r", "pr")
+_WRITE_PARAMS = ("w", "dw", "pw")
+_BODY_IN_ERRORS = 300
+_HEAD_BATCH = 256
+
+
+def parse_size(text: str, name: str = "size") -> int:
+    """A byte count from a URL option. Units are 1024-based, as in riak.conf.
+
+    >>> parse_size("5MB"), parse_size("256 KiB"), parse_size("1000")
+    (5242880, 262144, 1000)
+    """
+    match = _SIZE.match(text)
+    if not match:
+        raise ConfigError(f"{name} must be a byte count such as 1048576 or 5MB, got {text!r}")
+    unit = match.group(2).lower() if match.group(2) else None
+    return int(match.group(1)) * _SIZE_UNITS[unit]
+
+
+def segment(text: str, what: str) -> str:
+    """One percent-encoded path segment. ``.`` is encoded too, see the module doc."""
+    try:
+        return quote(text, safe="").replace(".", "%2E")
+    except UnicodeEncodeError as exc:
+        raise InvalidKeyError(f"{what} {text!r} is not valid UTF-8: {exc}") from None
+
+

@@ -1,0 +1,61 @@
+"""Bucket properties: which would make Riak drop concurrent writes, and the
+commands that set a bucket type up."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ._common import (
+    DEFAULT_BUCKET_TYPE,
+)
+
+
+def props_problems(props: Mapping[str, Any]) -> list[str]:
+    """Why a bucket with these properties would lose timak's concurrent writes.
+
+    An empty list means the bucket keeps siblings. Used on first use of each
+    bucket and by ``timak riak check``.
+
+    >>> props_problems({"allow_mult": True, "last_write_wins": False})
+    []
+    >>> props_problems({"allow_mult": False})  # Riak's default bucket type
+    ["allow_mult is false: Riak keeps only one of two concurrent writes ..."]
+    """
+    problems = []
+    if props.get("active") is False:
+        problems.append("the bucket type is not active (riak admin bucket-type activate)")
+    if props.get("allow_mult") is not True:
+        problems.append(
+            f"allow_mult is {json.dumps(props.get('allow_mult'))}: Riak keeps only one "
+            f"of two concurrent writes (the 'default' bucket type is like this)"
+        )
+    if props.get("last_write_wins") is True:
+        problems.append("last_write_wins is true: Riak drops all but the last write")
+    if props.get("write_once") is True:
+        problems.append("write_once is true: Riak never merges writes to one key")
+    if props.get("consistent") is True:
+        problems.append("consistent is true: strongly consistent types refuse blind writes")
+    if props.get("datatype") not in (None, "", "undefined"):
+        problems.append(f"datatype is {props.get('datatype')!r}: a CRDT type refuses plain values")
+    return problems
+
+
+def setup_commands(bucket_type: str = DEFAULT_BUCKET_TYPE) -> list[str]:
+    """The ``riak admin`` commands that create and activate a bucket type for timak."""
+    props = json.dumps({"props": {"allow_mult": True}}, separators=(",", ":"))
+    name = _shell_quote(bucket_type)
+    return [
+        f"riak admin bucket-type create {name} '{props}'",
+        f"riak admin bucket-type activate {name}",
+    ]
+
+
+def _shell_quote(word: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9_.-]+", word):
+        return word
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
