@@ -23,7 +23,7 @@ import cassandra.connection
 import cassandra.pool
 import cassandra.protocol
 
-from ..errors import (
+from ...errors import (
     BackendError,
     BackendTimeoutError,
     ConfigError,
@@ -32,7 +32,7 @@ from ..errors import (
 )
 
 if TYPE_CHECKING:
-    from .cassandra import CassandraOptions
+    from ._options import CassandraOptions
 
 __all__ = ["error_class", "map_errors"]
 
