@@ -6,13 +6,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, unquote
+from urllib.parse import SplitResult, unquote
 
 from cassandra import ConsistencyLevel
 
 from ...errors import (
     ConfigError,
 )
+from .._query import flag, number, query_options, whole
 
 DEFAULT_PORT = 9042
 DEFAULT_KEYSPACE = "timak"
@@ -80,32 +81,15 @@ _COMPACTIONS = {
 
 
 def _positive_int(name: str, text: str, *, minimum: int = 1) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise ConfigError(f"cassandra URL option {name} must be an integer, got {text!r}") from None
-    if number < minimum:
-        raise ConfigError(f"cassandra URL option {name} must be >= {minimum}, got {number}")
-    return number
+    return whole("cassandra", name, text, minimum=minimum)
 
 
 def _seconds(name: str, text: str) -> float:
-    try:
-        number = float(text)
-    except ValueError:
-        raise ConfigError(f"cassandra URL option {name} must be seconds, got {text!r}") from None
-    if not 0 < number < 86400:
-        raise ConfigError(f"cassandra URL option {name} must be in (0, 86400), got {number}")
-    return number
+    return number("cassandra", name, text, below=86400)
 
 
 def _flag(name: str, text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"cassandra URL option {name} must be 0 or 1, got {text!r}")
+    return flag("cassandra", name, text)
 
 
 def _consistency(name: str, text: str) -> int:
@@ -164,6 +148,26 @@ def _split_hosts(hostlist: str) -> tuple[tuple[str, ...], int]:
     if port > 65535:
         raise ConfigError(f"cassandra port out of range: {port}")
     return tuple(hosts), port
+
+
+_PARSERS: dict[str, Any] = {
+    "timeout": _seconds,
+    "connect_timeout": _seconds,
+    "tls": _flag,
+    "tls_check_hostname": _flag,
+    "pin_hosts": _flag,
+    "create": _flag,
+    "gc_grace_seconds": lambda n, t: _positive_int(n, t, minimum=0),
+    "memtable_flush_period_in_ms": lambda n, t: _positive_int(n, t, minimum=0),
+    "batch_limit": lambda n, t: _positive_int(n, t, minimum=1024),
+    "concurrency": _positive_int,
+    "writer_cache": lambda n, t: _positive_int(n, t, minimum=0),
+    "protocol_version": _positive_int,
+}
+_KNOWN = frozenset({
+    *_PARSERS, "consistency", "read_consistency", "write_consistency", "tls_ca", "local_dc",
+    "replication_factor", "replication", "compaction",
+})
 
 
 def parse_url(parts: SplitResult) -> CassandraOptions:
@@ -232,11 +236,7 @@ def parse_url(parts: SplitResult) -> CassandraOptions:
             f"or underscores, got {keyspace!r}"
         )
 
-    query: dict[str, str] = {}
-    for name, text in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
-        if name in query:
-            raise ConfigError(f"cassandra URL option {name} given twice")
-        query[name] = text
+    query = query_options(parts, "cassandra", _KNOWN)
 
     values: dict[str, Any] = {"hosts": hosts, "port": port, "keyspace": keyspace}
     values["username"], values["password"] = username, password
@@ -248,23 +248,9 @@ def parse_url(parts: SplitResult) -> CassandraOptions:
         if level is not None:
             values[name] = _consistency("consistency" if given is None else name, level)
 
-    parsers: dict[str, Any] = {
-        "timeout": _seconds,
-        "connect_timeout": _seconds,
-        "tls": _flag,
-        "tls_check_hostname": _flag,
-        "pin_hosts": _flag,
-        "create": _flag,
-        "gc_grace_seconds": lambda n, t: _positive_int(n, t, minimum=0),
-        "memtable_flush_period_in_ms": lambda n, t: _positive_int(n, t, minimum=0),
-        "batch_limit": lambda n, t: _positive_int(n, t, minimum=1024),
-        "concurrency": _positive_int,
-        "writer_cache": lambda n, t: _positive_int(n, t, minimum=0),
-        "protocol_version": _positive_int,
-    }
     for name, text in query.items():
-        if name in parsers:
-            values[name] = parsers[name](name, text)
+        if name in _PARSERS:
+            values[name] = _PARSERS[name](name, text)
         elif name == "tls_ca":
             values["tls_ca"], values["tls"] = text, True
         elif name == "local_dc":
@@ -283,8 +269,6 @@ def parse_url(parts: SplitResult) -> CassandraOptions:
             if text not in ("auto", *_COMPACTIONS):
                 raise ConfigError(f"compaction must be auto, {', '.join(_COMPACTIONS)}")
             values["compaction"] = text
-        else:
-            raise ConfigError(f"unknown cassandra URL option {name!r}")
     if "replication_factor" in query and "replication" in query:
         raise ConfigError("give replication_factor or replication, not both")
     return CassandraOptions(**values)

@@ -62,8 +62,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "the Riak backend needs urllib3: pip install 'timak[riak]'"
     ) from exc
 
+from .._query import parse_size
 from ._backend import RiakBackend
-from ._common import DEFAULT_BUCKET_TYPE, parse_size
+from ._common import DEFAULT_BUCKET_TYPE
 from ._props import props_problems, setup_commands
 from ._url import from_url
 

@@ -6,7 +6,6 @@ import re
 from urllib.parse import quote
 
 from ...errors import (
-    ConfigError,
     InvalidKeyError,
 )
 
@@ -31,26 +30,10 @@ _ACCEPT_COUNT = "text/plain, */*;q=0.1"
 _CONTENT_TYPE = "application/octet-stream"
 _QUORUM_WORD = re.compile(r"^(?:\d+|one|quorum|all|default|backend)$")
 _VCLOCK = re.compile(r"^[A-Za-z0-9+/=]+$")
-_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {None: 1, "b": 1, "kb": 1024, "kib": 1024, "mb": MIB, "mib": MIB,
-               "gb": 1024 * MIB, "gib": 1024 * MIB}
 _READ_PARAMS = ("r", "pr")
 _WRITE_PARAMS = ("w", "dw", "pw")
 _BODY_IN_ERRORS = 300
 _HEAD_BATCH = 256
-
-
-def parse_size(text: str, name: str = "size") -> int:
-    """A byte count from a URL option. Units are 1024-based, as in riak.conf.
-
-    >>> parse_size("5MB"), parse_size("256 KiB"), parse_size("1000")
-    (5242880, 262144, 1000)
-    """
-    match = _SIZE.match(text)
-    if not match:
-        raise ConfigError(f"{name} must be a byte count such as 1048576 or 5MB, got {text!r}")
-    unit = match.group(2).lower() if match.group(2) else None
-    return int(match.group(1)) * _SIZE_UNITS[unit]
 
 
 def segment(text: str, what: str) -> str:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from urllib.parse import SplitResult, parse_qsl, unquote
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+from urllib.parse import SplitResult, unquote
 
 from ...errors import (
     ConfigError,
     TimakError,
 )
+from .._query import flag, number, parse_size, query_options, whole
 from ._backend import RiakBackend
 from ._common import (
     DEFAULT_BUCKET_TYPE,
     DEFAULT_COUNT_SIBLINGS_BELOW,
     DEFAULT_MAX_SIZE,
     DEFAULT_WARN_SIZE,
-    parse_size,
 )
 
 _OPTIONS = {
@@ -24,29 +26,6 @@ _OPTIONS = {
     "max_connections", "warn_size", "max_size", "count_siblings_below", "check_props",
     "tls", "ca_certs",
 }
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _flag(options: Mapping[str, str], name: str, default: bool) -> bool:
-    text = options.get(name)
-    if text is None:
-        return default
-    if text.lower() in _TRUE:
-        return True
-    if text.lower() in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {text!r}")
-
-
-def _number(options: Mapping[str, str], name: str, default: float) -> float:
-    text = options.get(name)
-    if text is None:
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {text!r}") from None
 
 
 def from_url(url: SplitResult) -> RiakBackend:
@@ -60,16 +39,7 @@ def from_url(url: SplitResult) -> RiakBackend:
     shown = url._replace(netloc=f"{url.hostname or ''}{port}").geturl()
     if url.path not in ("", "/"):
         raise ConfigError(f"Riak URLs take options, not a path: {shown!r}")
-    try:
-        pairs = parse_qsl(url.query, keep_blank_values=True, strict_parsing=bool(url.query))
-    except ValueError:
-        raise ConfigError(f"malformed query in {shown!r}") from None
-    options = dict(pairs)
-    unknown = set(options) - _OPTIONS
-    if unknown:
-        raise ConfigError(
-            f"unknown Riak options {sorted(unknown)} in {shown!r}; known: {sorted(_OPTIONS)}"
-        )
+    options = query_options(url, "riak", _OPTIONS)
     if not url.hostname:
         raise ConfigError(f"Riak URL names no host: {shown!r}")
     username = unquote(url.username) if url.username is not None else None
@@ -83,6 +53,12 @@ def from_url(url: SplitResult) -> RiakBackend:
         password = os.environ.get("TIMAK_RIAK_PASSWORD")
         if password is None:
             raise ConfigError("the Riak URL names a user but no password (nor TIMAK_RIAK_PASSWORD)")
+    def get(name: str, parse: Callable[[str, str, str], Any], default: Any) -> Any:
+        return default if name not in options else parse("riak", name, options[name])
+
+    def size(_store: str, name: str, text: str) -> int:
+        return parse_size(text, name)
+
     try:
         return RiakBackend(
             url.hostname,
@@ -93,18 +69,15 @@ def from_url(url: SplitResult) -> RiakBackend:
             w=options.get("w"),
             dw=options.get("dw"),
             pw=options.get("pw"),
-            timeout=_number(options, "timeout", 10.0),
-            connect_timeout=_number(options, "connect_timeout", 3.0),
-            retries=int(_number(options, "retries", 2)),
-            max_connections=int(_number(options, "max_connections", 16)),
-            warn_size=parse_size(options.get("warn_size", str(DEFAULT_WARN_SIZE)), "warn_size"),
-            max_size=parse_size(options.get("max_size", str(DEFAULT_MAX_SIZE)), "max_size"),
-            count_siblings_below=parse_size(
-                options.get("count_siblings_below", str(DEFAULT_COUNT_SIBLINGS_BELOW)),
-                "count_siblings_below",
-            ),
-            check_props=_flag(options, "check_props", True),
-            tls=url.scheme == "riaks" or _flag(options, "tls", False),
+            timeout=get("timeout", number, 10.0),
+            connect_timeout=get("connect_timeout", number, 3.0),
+            retries=get("retries", partial(whole, minimum=0), 2),
+            max_connections=get("max_connections", whole, 16),
+            warn_size=get("warn_size", size, DEFAULT_WARN_SIZE),
+            max_size=get("max_size", size, DEFAULT_MAX_SIZE),
+            count_siblings_below=get("count_siblings_below", size, DEFAULT_COUNT_SIBLINGS_BELOW),
+            check_props=get("check_props", flag, True),
+            tls=url.scheme == "riaks" or get("tls", flag, False),
             ca_certs=options.get("ca_certs") or None,
             username=username,
             password=password,
