@@ -93,6 +93,7 @@ __all__ = [
     "Chunk",
     "ItemId",
     "MAX_ID_BYTES",
+    "MAX_KEY_BYTES",
     "Record",
     "Score",
     "TimelineValue",
@@ -107,7 +108,9 @@ __all__ = [
 #: Longest string id, in UTF-8 bytes.
 MAX_ID_BYTES = 1024
 INT64_RANGE = (-(2**63), 2**63 - 1)
-_MAX_KEY_BYTES = 1024
+#: Longest key or bucket name, in UTF-8 bytes: every backend accepts this
+#: much (``timak.backends.base`` re-exports it as part of the contract).
+MAX_KEY_BYTES = 1024
 # Merges where everything but the largest values adds at most this many
 # records (times 16) take the path that reuses the large values' chunks.
 _SMALL = 64
@@ -390,15 +393,15 @@ def _common_rows(chunks: list[Chunk]) -> int:
 def check_key(key: object, what: str = "key") -> str:
     """Return ``key`` if it is a usable timeline key or bucket name, else raise
     ``InvalidKeyError`` naming the problem."""
-    if type(key) is str and key.isascii() and 0 < len(key) <= _MAX_KEY_BYTES:
+    if type(key) is str and key.isascii() and 0 < len(key) <= MAX_KEY_BYTES:
         return key  # fast path for fan-out: ASCII length is its UTF-8 length
     if not isinstance(key, str):
         raise InvalidKeyError(f"{what} must be a str, got {type(key).__name__}: {key!r:.80}")
     if not key:
         raise InvalidKeyError(f"{what} must not be empty")
     size = _utf8_size(key, InvalidKeyError, what)
-    if size > _MAX_KEY_BYTES:
-        raise InvalidKeyError(f"{what} is {size} bytes of UTF-8; the limit is {_MAX_KEY_BYTES}")
+    if size > MAX_KEY_BYTES:
+        raise InvalidKeyError(f"{what} is {size} bytes of UTF-8; the limit is {MAX_KEY_BYTES}")
     return key
 
 

@@ -38,10 +38,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from ..value import MAX_KEY_BYTES
+
 __all__ = ["Backend", "Fetched", "MAX_KEY_BYTES", "StoreResult"]
 
-#: Longest key or bucket name, in UTF-8 bytes, that every backend accepts.
-MAX_KEY_BYTES = 1024
 
 #: What ``store`` returns: the number of siblings under the key after the
 #: write when the backend knows it without another round trip, else ``None``.
