@@ -5,13 +5,18 @@
 >>> tl.add("brett:tweets", 1, 100)
 [1]
 
-Layers, each importing only those above it in this list:
+Layers, each importing only the ones before it (``docs/architecture.md``):
 
-1. ``timak.value``, ``timak.encoding``, ``timak.scores``: the pure timeline
-   value, its merge and its bytes;
-2. ``timak.backends``: stores behind one small contract;
-3. ``timak.timelines``: ``Timeline``, reads, writes, fan-out, read repair;
-4. ``timak.feed``, ``timak.cli``, ``timak.contrib.django``: built on ``Timeline``.
+1. the value (``timak.value``, ``timak.encoding``, ``timak.scores``) defines
+   a timeline as a bounded set of records and merges any number of them
+   into one, deterministically and without I/O;
+2. ``timak.backends`` stores opaque sibling bytes under keys behind one
+   small Riak-shaped contract and maps each driver's errors into timak's;
+3. ``timak.timelines`` (``Timeline``) turns each API call into fetches,
+   merges and stores on one backend;
+4. ``timak.feed``, ``timak.activity``, ``timak.cli`` and
+   ``timak.contrib.django`` build what applications need (subscriptions,
+   social feeds, a shell, Django signals) out of ``Timeline`` calls alone.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Stores behind the one ``Backend`` contract, and ``connect(url)`` to open one.
+"""Layer 2: stores that keep opaque sibling bytes under keys behind one small
+Riak-shaped contract (``base.Backend``), and ``connect(url)`` to open one.
 
 ==================================================  ==================================
 URL                                                 store
