@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -126,7 +127,7 @@ def test_demo_check_catches_loss(tmp_path: Path) -> None:
 
     path = tmp_path / "lossy.db"
     SQLiteBackend(path).close()
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:  # "with db" alone never closes
         db.execute(
             "CREATE TRIGGER lose AFTER INSERT ON siblings WHEN NEW.key = 'home:1' "
             "BEGIN DELETE FROM siblings WHERE id = NEW.id; END"
