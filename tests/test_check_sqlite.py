@@ -4,6 +4,7 @@ tampered history, deliberately broken merges)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -83,7 +84,7 @@ def test_sigkilled_workers_lose_nothing_and_corrupt_nothing(tmp_path: Path) -> N
     for key in keys:
         for sibling in backend.fetch("crash", key).siblings:
             decode(sibling)
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # "with conn" alone never closes
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     with Timeline(backend, bucket="crash", max_items=10) as tl:
         tl.add("hot:0", "after-the-crashes", 10**9)

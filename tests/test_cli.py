@@ -4,6 +4,7 @@ subprocess, checking exit codes, output shape and messages."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -424,7 +425,7 @@ def test_demo_check_catches_loss(tmp_path: Path) -> None:
 
     path = tmp_path / "lossy.db"
     SQLiteBackend(path).close()
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:  # "with db" alone never closes
         db.execute(
             "CREATE TRIGGER lose AFTER INSERT ON siblings WHEN NEW.key = 'home:1' "
             "BEGIN DELETE FROM siblings WHERE id = NEW.id; END"
