@@ -24,6 +24,7 @@ from timak.errors import (
     ValueTooLargeError,
 )
 from timak.scores import from_datetime
+from timak.timelines import DELTA_ROWS
 
 Connect = Callable[[], Backend]
 
@@ -187,8 +188,37 @@ def test_unread_blind_writes_stay_bounded(backend: Backend) -> None:
             high_water = max(high_water, len(backend.fetch("timelines", "hot").siblings))
     final = len(backend.fetch("timelines", "hot").siblings)
     assert final < 16 and high_water < 16
-    # The first fold comes at 16 siblings; each later one after 15 more writes,
-    # since a fold leaves the merged value as one sibling.
+    # Memory and SQLite narrow contexts, so most folds are partial: they leave
+    # the base and one delta (2 siblings), so folds come every 14 writes or
+    # more; a full fold comes only once the delta would pass DELTA_ROWS.
+    full = tl.stats.folds - tl.stats.partial_folds
+    assert tl.stats.partial_folds > 0
+    assert 1 + (10_000 - 16) // 15 < tl.stats.folds <= 1 + (10_000 - 16) // 14
+    assert 0 < full <= 10_000 // (DELTA_ROWS - 16)
+    assert tl.get("hot")[:3] == [9999, 9998, 9997]
+
+
+class _CannotNarrow(Backend):
+    """A memory store behind the plain contract, without ``narrow``, as Riak."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryBackend()
+        self.fetch = self.inner.fetch  # type: ignore[method-assign]
+        self.store = self.inner.store  # type: ignore[method-assign]
+        self.delete = self.inner.delete  # type: ignore[method-assign]
+        self.keys = self.inner.keys  # type: ignore[method-assign]
+        self.close = self.inner.close  # type: ignore[method-assign]
+
+
+def test_unread_blind_writes_stay_bounded_without_narrowing() -> None:
+    """Where a store cannot narrow a context (Riak), every fold is full and
+    leaves one sibling: a fold every fold_at - 1 writes after the first."""
+    backend = _CannotNarrow()
+    tl = Timeline(connection=backend, max_items=100, fold_at=16)
+    for i in range(10_000):
+        tl.fanout(["hot"], i, i)
+        assert len(backend.fetch("timelines", "hot").siblings) < 16
+    assert tl.stats.partial_folds == 0
     assert tl.stats.folds == 1 + (10_000 - 16) // 15
     assert tl.get("hot")[:3] == [9999, 9998, 9997]
 
