@@ -205,6 +205,7 @@ class _CannotNarrow(Backend):
         self.inner = MemoryBackend()
         self.fetch = self.inner.fetch  # type: ignore[method-assign]
         self.store = self.inner.store  # type: ignore[method-assign]
+        self.store_many = self.inner.store_many  # type: ignore[method-assign]
         self.delete = self.inner.delete  # type: ignore[method-assign]
         self.keys = self.inner.keys  # type: ignore[method-assign]
         self.close = self.inner.close  # type: ignore[method-assign]
@@ -465,6 +466,23 @@ def test_compact_counts_a_fold_only_when_the_merge_was_stored() -> None:
     stats = tl.compact()
     assert (stats.keys, stats.folded) == (3, 1)
     assert tl.stats.folds == 0  # compact counts in its own stats
+
+
+@pytest.mark.parametrize("narrowing", [True, False], ids=["partial", "full"])
+def test_folds_on_write_count_only_what_was_stored(narrowing: bool) -> None:
+    backend = MemoryBackend() if narrowing else _CannotNarrow()
+    inner = backend if isinstance(backend, MemoryBackend) else backend.inner
+    tl = Timeline(connection=backend, fold_at=4)
+    for i in range(3):
+        tl.fanout(["k"], i, i)
+    inner.fail_next(UnavailableError("down"), ops=["store"])
+    tl.fanout(["k"], 3, 3)  # reaches fold_at; the fold's store fails
+    assert tl.stats.folds == 0 and tl.stats.partial_folds == 0
+    assert len(backend.fetch(tl.bucket, "k").siblings) == 4  # nothing lost
+    tl.fanout(["k"], 4, 4)
+    assert tl.stats.folds == 1
+    assert tl.stats.partial_folds == (1 if narrowing else 0)
+    assert tl.get("k") == [4, 3, 2, 1, 0]
 
 
 # -- capacity is stored with the value ----------------------------------------
