@@ -389,10 +389,10 @@ class Timeline(UsesBackend):
         (data ignored). The items are one sibling, merged like any other.
 
         Every item is checked first, as ``add`` checks one (each within
-        ``item_limit()``); more items than ``max_items`` (or the default
-        capacity) in one call raise ``ValueTooLargeError``, so that the
-        sibling stays within ``max_value_bytes``. Like every blind write the
-        sibling states no capacity: it never shrinks the timeline it joins.
+        ``item_limit()``). Of the items, the newest ``max_items`` (or the
+        default capacity) are written, so that the sibling stays within
+        ``max_value_bytes``. Like every blind write the sibling states no
+        capacity: it never shrinks the timeline it joins.
         """
         key = check_key(key)
         records = [
@@ -401,14 +401,8 @@ class Timeline(UsesBackend):
         ]
         for record in records:
             self._sized(record, None)
-        slots = self.max_items or DEFAULT_CAPACITY
-        if len(records) > slots:
-            raise ValueTooLargeError(
-                f"add_many writes at most {slots} items (the capacity) in one call, "
-                f"got {len(records)}"
-            )
         if records:
-            winners = merge([], encoding.MAX_CAPACITY, extra=records)
+            winners = merge([], self.max_items or DEFAULT_CAPACITY, extra=records)
             value = encoding.encode(TimelineValue(dict(winners.items())))
             self._blind([key], value, max(r.arrived for r in records))
         return len(records)

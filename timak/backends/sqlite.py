@@ -100,7 +100,8 @@ class SQLiteBackend(Backend):
                           else os.path.realpath(self.path))
         self._synchronous = synchronous.upper()
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # Every connection opened, with the process that opened it.
+        self._all: list[tuple[sqlite3.Connection, int]] = []
         self._all_lock = threading.Lock()
         self._closed = False
         # ':memory:' is one database per connection; share one connection then.
@@ -118,19 +119,26 @@ class SQLiteBackend(Backend):
         pid = os.getpid()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if self._shared and self._all:
-            return self._all[0]
+            return self._all[0][0]
         if conn is None or self._local.pid != pid:
+            # check_same_thread=False only so that close() (or the garbage
+            # collector) can close a connection another thread opened; each
+            # thread still uses only its own (':memory:' one, under a lock).
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout, isolation_level=None,
-                check_same_thread=not self._shared,
+                check_same_thread=False,
             )
-            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            if not self._shared:
-                self._use_wal(conn)
-            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+                if not self._shared:
+                    self._use_wal(conn)
+                conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            except BaseException:
+                conn.close()  # a damaged or locked file: do not leak it
+                raise
             self._local.conn, self._local.pid = conn, pid
             with self._all_lock:
-                self._all.append(conn)
+                self._all.append((conn, pid))
         return conn
 
     def _use_wal(self, conn: sqlite3.Connection) -> None:
@@ -220,12 +228,24 @@ class SQLiteBackend(Backend):
         return iter([r[0] for r in rows])
 
     def close(self) -> None:
+        """Close every connection this process opened. Connections inherited
+        across a fork are left to the process that opened them: closing one
+        here could release that process's locks."""
         self._closed = True
         with self._all_lock:
             conns, self._all = self._all, []
-        for conn in conns:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        pid = os.getpid()
+        for conn, opened_by in conns:
+            if opened_by == pid:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+
+    def __del__(self) -> None:
+        # A backend dropped without close() (a Timeline made from a URL and
+        # never closed) closes its connections rather than leave each to the
+        # garbage collector, which warns about every one since Python 3.13.
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 def _insert(conn: sqlite3.Connection, bucket: str, key: str, value: bytes) -> int:
