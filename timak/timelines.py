@@ -346,7 +346,9 @@ class Timeline(UsesBackend):
 
         Returns how many keys were written. ``progress`` is called with the
         number written so far after each chunk of ``chunk`` keys. Keys that
-        collect ``fold_at`` siblings are folded (read, merged, written back).
+        collect ``fold_at`` siblings are folded (read, merged, written back):
+        partially (the small siblings into one delta beside the untouched
+        base) where the store can narrow a context, else fully.
 
         ``keys`` is an iterable of keys; one ``str`` is refused with
         ``InvalidKeyError`` (it would be taken as one key per character), as
@@ -497,7 +499,10 @@ class Timeline(UsesBackend):
             if value.legacy:
                 return None  # an old format's capacity rule needs every sibling
             values.append(value)
-        delta = merge(values, encoding.MAX_CAPACITY)
+        # The previous delta (the largest of them) keeps its encoded rows:
+        # the new records are usually all newer, so only they are encoded.
+        sizes = sorted(map(len, values))
+        delta = merge(values, encoding.MAX_CAPACITY, big=sizes[-2])
         if len(delta) > DELTA_ROWS:
             return None
         if all(v.capacity is None for v in values):
