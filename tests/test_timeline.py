@@ -24,6 +24,7 @@ from timak.errors import (
     ValueTooLargeError,
 )
 from timak.scores import from_datetime
+from timak.timelines import DELTA_ROWS
 
 Connect = Callable[[], Backend]
 
@@ -187,8 +188,38 @@ def test_unread_blind_writes_stay_bounded(backend: Backend) -> None:
             high_water = max(high_water, len(backend.fetch("timelines", "hot").siblings))
     final = len(backend.fetch("timelines", "hot").siblings)
     assert final < 16 and high_water < 16
-    # The first fold comes at 16 siblings; each later one after 15 more writes,
-    # since a fold leaves the merged value as one sibling.
+    # Memory and SQLite narrow contexts, so most folds are partial: they leave
+    # the base and one delta (2 siblings), so folds come every 14 writes or
+    # more; a full fold comes only once the delta would pass DELTA_ROWS.
+    full = tl.stats.folds - tl.stats.partial_folds
+    assert tl.stats.partial_folds > 0
+    assert 1 + (10_000 - 16) // 15 < tl.stats.folds <= 1 + (10_000 - 16) // 14
+    assert 0 < full <= 10_000 // (DELTA_ROWS - 16)
+    assert tl.get("hot")[:3] == [9999, 9998, 9997]
+
+
+class _CannotNarrow(Backend):
+    """A memory store behind the plain contract, without ``narrow``, as Riak."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryBackend()
+        self.fetch = self.inner.fetch  # type: ignore[method-assign]
+        self.store = self.inner.store  # type: ignore[method-assign]
+        self.store_many = self.inner.store_many  # type: ignore[method-assign]
+        self.delete = self.inner.delete  # type: ignore[method-assign]
+        self.keys = self.inner.keys  # type: ignore[method-assign]
+        self.close = self.inner.close  # type: ignore[method-assign]
+
+
+def test_unread_blind_writes_stay_bounded_without_narrowing() -> None:
+    """Where a store cannot narrow a context (Riak), every fold is full and
+    leaves one sibling: a fold every fold_at - 1 writes after the first."""
+    backend = _CannotNarrow()
+    tl = Timeline(connection=backend, max_items=100, fold_at=16)
+    for i in range(10_000):
+        tl.fanout(["hot"], i, i)
+        assert len(backend.fetch("timelines", "hot").siblings) < 16
+    assert tl.stats.partial_folds == 0
     assert tl.stats.folds == 1 + (10_000 - 16) // 15
     assert tl.get("hot")[:3] == [9999, 9998, 9997]
 
@@ -435,6 +466,23 @@ def test_compact_counts_a_fold_only_when_the_merge_was_stored() -> None:
     stats = tl.compact()
     assert (stats.keys, stats.folded) == (3, 1)
     assert tl.stats.folds == 0  # compact counts in its own stats
+
+
+@pytest.mark.parametrize("narrowing", [True, False], ids=["partial", "full"])
+def test_folds_on_write_count_only_what_was_stored(narrowing: bool) -> None:
+    backend = MemoryBackend() if narrowing else _CannotNarrow()
+    inner = backend if isinstance(backend, MemoryBackend) else backend.inner
+    tl = Timeline(connection=backend, fold_at=4)
+    for i in range(3):
+        tl.fanout(["k"], i, i)
+    inner.fail_next(UnavailableError("down"), ops=["store"])
+    tl.fanout(["k"], 3, 3)  # reaches fold_at; the fold's store fails
+    assert tl.stats.folds == 0 and tl.stats.partial_folds == 0
+    assert len(backend.fetch(tl.bucket, "k").siblings) == 4  # nothing lost
+    tl.fanout(["k"], 4, 4)
+    assert tl.stats.folds == 1
+    assert tl.stats.partial_folds == (1 if narrowing else 0)
+    assert tl.get("k") == [4, 3, 2, 1, 0]
 
 
 # -- capacity is stored with the value ----------------------------------------

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from .backends.base import MAX_KEY_BYTES, Backend
+from .backends.base import MAX_KEY_BYTES, Backend, Narrowing
 from .errors import BackendError, InvalidInputError
 
 __all__ = ["BackendConformance", "FOREIGN_CONTEXTS", "HOSTILE_KEYS"]
@@ -199,6 +199,55 @@ class BackendConformance:
         with connect() as backend:
             found = union(list(backend.fetch(bucket, "hot").siblings))
         assert found == {f"{w}.{i}" for w in range(writers) for i in range(rounds)}
+
+    @staticmethod
+    def _narrowing(backend: Backend) -> Narrowing:
+        if not isinstance(backend, Narrowing):
+            pytest.skip("this backend cannot narrow contexts (an optional capability)")
+        return backend
+
+    def test_narrowed_context_replaces_exactly_the_named_siblings(
+        self, backend: Backend, bucket: str
+    ) -> None:
+        narrowing = self._narrowing(backend)
+        for value in (b"a", b"b", b"c", b"d"):
+            backend.store(bucket, "k", value)
+        fetched = backend.fetch(bucket, "k")
+        picked = [i for i, v in enumerate(fetched.siblings) if v in (b"b", b"d")]
+        narrowed = narrowing.narrow(fetched.context, picked)
+        backend.store(bucket, "k", b"later")  # written after the fetch: stays
+        backend.store(bucket, "k", b"bd", narrowed)
+        assert sorted(backend.fetch(bucket, "k").siblings) == [b"a", b"bd", b"c", b"later"]
+        # The full context still names the siblings it saw that are left.
+        backend.store(bucket, "k", b"all", fetched.context)
+        assert sorted(backend.fetch(bucket, "k").siblings) == [b"all", b"bd", b"later"]
+
+    def test_narrowed_delete_removes_only_the_named_siblings(
+        self, backend: Backend, bucket: str
+    ) -> None:
+        narrowing = self._narrowing(backend)
+        for value in (b"a", b"b", b"c"):
+            backend.store(bucket, "k", value)
+        fetched = backend.fetch(bucket, "k")
+        a = list(fetched.siblings).index(b"a")
+        backend.delete(bucket, "k", narrowing.narrow(fetched.context, [a, a]))
+        assert sorted(backend.fetch(bucket, "k").siblings) == [b"b", b"c"]
+        backend.store(bucket, "k", b"none", narrowing.narrow(fetched.context, []))
+        assert sorted(backend.fetch(bucket, "k").siblings) == [b"b", b"c", b"none"]
+
+    @pytest.mark.parametrize("bad", [-1, 2, True, "0", 1.0])
+    def test_narrow_refuses_bad_indices_and_foreign_contexts(
+        self, backend: Backend, bucket: str, bad: object
+    ) -> None:
+        narrowing = self._narrowing(backend)
+        backend.store(bucket, "k", b"a")
+        backend.store(bucket, "k", b"b")
+        fetched = backend.fetch(bucket, "k")
+        with pytest.raises(InvalidInputError):
+            narrowing.narrow(fetched.context, [0, bad])  # type: ignore[list-item]
+        with pytest.raises(InvalidInputError):
+            narrowing.narrow(FOREIGN_CONTEXTS[0], [0])
+        assert sorted(backend.fetch(bucket, "k").siblings) == [b"a", b"b"]
 
     @pytest.mark.parametrize("context", FOREIGN_CONTEXTS, ids=lambda c: type(c).__name__)
     def test_foreign_contexts_are_refused(

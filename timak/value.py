@@ -261,8 +261,14 @@ def merge(
     capacity: int,
     *,
     extra: Iterable[Record] = (),
+    big: int = _SMALL,
 ) -> TimelineValue:
     """Join ``values`` (and ``extra`` records) into one value.
+
+    ``big`` only tunes speed, never the result: values with more records
+    than it keep their chunks when everything else is newer (a partial fold
+    passes the size of its second largest value, so the previous delta
+    is kept as it is).
 
     The join states the smallest of ``capacity`` and the capacities that
     ``values`` state: to keep a stored capacity, pass it (``timak.timelines``
@@ -274,7 +280,7 @@ def merge(
     vals = [v if isinstance(v, TimelineValue) else TimelineValue(v) for v in values]
     records = list(extra)
     cap = min([capacity, *(v.capacity for v in vals if v.capacity is not None)])
-    fast = _merge_onto_largest(vals, records, cap)
+    fast = _merge_onto_largest(vals, records, cap, big)
     if fast is not None:
         return fast
     winners: dict[ItemId, Record] = {}
@@ -296,7 +302,7 @@ def _absorb(winners: dict[ItemId, Record], records: Iterable[Record]) -> None:
 
 
 def _merge_onto_largest(
-    vals: list[TimelineValue], extra: list[Record], cap: int
+    vals: list[TimelineValue], extra: list[Record], cap: int, big: int
 ) -> TimelineValue | None:
     """The join when the large values share a tail of records (the same
     stored bytes: siblings that concurrent writes made from one value) and
@@ -307,7 +313,7 @@ def _merge_onto_largest(
     for value in vals:
         if any(value is seen for seen in bigs):
             continue
-        (bigs if len(value) > _SMALL else small).append(value)
+        (bigs if len(value) > big else small).append(value)
     if not bigs:
         return None
     if len(bigs) == 1 and not small and not extra:

@@ -21,7 +21,7 @@ from typing import TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 from ..errors import ConfigError
-from .base import MAX_KEY_BYTES, Backend, Fetched, StoreResult
+from .base import MAX_KEY_BYTES, Backend, Fetched, Narrowing, StoreResult
 
 __all__ = [
     "Backend",
@@ -29,6 +29,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Fetched",
     "MAX_KEY_BYTES",
+    "Narrowing",
     "SCHEMES",
     "StoreResult",
     "UsesBackend",

@@ -23,6 +23,15 @@ call                                   effect
                                        once, in no particular order
 =====================================  =========================================
 
+Optional capability, ``Narrowing`` (checked with ``isinstance``): a backend
+that can replace a *subset* of the siblings a fetch saw offers
+``narrow(ctx, indices)``, a context naming only the siblings at those
+positions of the fetch's list. ``store(b, k, v, narrowed)`` then replaces
+exactly those siblings; the others, and siblings written after the fetch,
+stay. ``Timeline`` uses it for partial folds (merge the small siblings, leave
+the big one alone). Memory and SQLite offer it; Riak cannot (a PUT with a
+vclock supersedes everything that vclock saw), and Cassandra does not yet.
+
 Errors: a backend raises only ``timak.errors`` exceptions. Driver exceptions
 are mapped to ``UnavailableError``, ``BackendTimeoutError`` or
 ``BackendError`` inside one context manager per backend.
@@ -36,11 +45,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from ..errors import InvalidInputError
 from ..value import MAX_KEY_BYTES
 
-__all__ = ["Backend", "Fetched", "MAX_KEY_BYTES", "StoreResult"]
+__all__ = ["Backend", "Fetched", "MAX_KEY_BYTES", "Narrowing", "StoreResult", "pick"]
+
+_T = TypeVar("_T")
 
 
 #: What ``store`` returns: the number of siblings under the key after the
@@ -111,3 +123,31 @@ class Backend(Protocol):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+@runtime_checkable
+class Narrowing(Protocol):
+    """A backend that can replace a subset of the siblings a fetch saw."""
+
+    def narrow(self, context: Any, indices: Iterable[int]) -> Any:
+        """A context naming only the siblings at ``indices`` (positions in the
+        ``siblings`` of the fetch that made ``context``).
+
+        Raises ``InvalidInputError`` for a context this backend did not make
+        or an index outside the fetch's list; repeated indices count once.
+        """
+        ...
+
+
+def pick(ids: Sequence[_T], indices: Iterable[int]) -> tuple[_T, ...]:
+    """``ids`` at ``indices``, each once, in ``ids``' order: what a ``narrow``
+    keeps of a context. ``InvalidInputError`` for an index that is not a
+    position in ``ids``."""
+    wanted = set()
+    for index in indices:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(ids):
+            raise InvalidInputError(
+                f"sibling index {index!r:.40} is not a position in a fetch of {len(ids)}"
+            )
+        wanted.add(index)
+    return tuple(ids[i] for i in sorted(wanted))

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import SplitResult
 
 from ..errors import BackendError, ConfigError, InvalidInputError
-from .base import Backend, Fetched, StoreResult
+from .base import Backend, Fetched, StoreResult, pick
 
 __all__ = ["MemoryBackend", "from_url"]
 
@@ -43,7 +43,8 @@ class _Context:
     context from another store be refused rather than delete its ids here."""
 
     store: _Store
-    ids: frozenset[int]
+    #: In the order of the fetch's siblings, so ``narrow`` can pick by position.
+    ids: tuple[int, ...]
 
 
 _named_stores: dict[str, _Store] = {}
@@ -103,7 +104,7 @@ class MemoryBackend(Backend):
         with self._store.lock:
             rows = self._store.rows.get((bucket, key))
             fetched = (
-                Fetched(list(rows.values()), _Context(self._store, frozenset(rows)))
+                Fetched(list(rows.values()), _Context(self._store, tuple(rows)))
                 if rows else Fetched([], None)
             )
         self._applied(after)
@@ -118,11 +119,17 @@ class MemoryBackend(Backend):
         self._applied(after)
         return count
 
-    def _ids(self, context: Any) -> frozenset[int]:
+    def narrow(self, context: Any, indices: Iterable[int]) -> Any:
+        """A context naming only the siblings at ``indices`` of the fetch that
+        made ``context`` (see ``timak.backends.base.Narrowing``)."""
+        ids = self._ids(context)
+        return _Context(self._store, pick(ids, indices))
+
+    def _ids(self, context: Any) -> tuple[int, ...]:
         """The sibling ids ``context`` saw; ``InvalidInputError`` unless it
         came from a fetch of this store."""
         if context is None:
-            return frozenset()
+            return ()
         if not isinstance(context, _Context) or context.store is not self._store:
             raise InvalidInputError(
                 f"not a context from a fetch of this memory store: {context!r:.80}"
@@ -130,7 +137,7 @@ class MemoryBackend(Backend):
         return context.ids
 
     def _store_locked(
-        self, bucket: str, key: str, value: bytes, ids: frozenset[int]
+        self, bucket: str, key: str, value: bytes, ids: tuple[int, ...]
     ) -> StoreResult:
         with self._store.lock:
             rows = self._store.rows.setdefault((bucket, key), {})
@@ -143,7 +150,7 @@ class MemoryBackend(Backend):
         self, bucket: str, entries: Iterable[tuple[str, bytes]]
     ) -> list[StoreResult]:
         after = self._enter("store_many")
-        counts = [self._store_locked(bucket, k, v, frozenset()) for k, v in entries]
+        counts = [self._store_locked(bucket, k, v, ()) for k, v in entries]
         self._applied(after)
         return counts
 

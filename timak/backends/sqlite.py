@@ -37,7 +37,7 @@ from ..errors import (
     UnavailableError,
 )
 from ..options import number_option
-from .base import Backend, Fetched, StoreResult
+from .base import Backend, Fetched, StoreResult, pick
 
 __all__ = ["SQLiteBackend", "from_url"]
 
@@ -180,6 +180,11 @@ class SQLiteBackend(Backend):
         return Fetched(
             [bytes(r[1]) for r in rows], _Context(self._database, tuple(r[0] for r in rows))
         )
+
+    def narrow(self, context: Any, indices: Iterable[int]) -> Any:
+        """A context naming only the rows at ``indices`` of the fetch that
+        made ``context`` (see ``timak.backends.base.Narrowing``)."""
+        return _Context(self._database, pick(self._ids(context), indices))
 
     def _ids(self, context: Any) -> tuple[int, ...]:
         """The row ids ``context`` saw; ``InvalidInputError`` unless it came
