@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgpack
@@ -58,6 +59,7 @@ __all__ = [
     "MAX_CAPACITY",
     "MAX_DECODED_BYTES",
     "decode",
+    "decode_siblings",
     "encode",
 ]
 
@@ -385,3 +387,27 @@ def _record_v1(row: object) -> Record:
     if type(flag) is int and flag == 0:
         return Record(item_id, score, False, row[4] if len(row) == 5 else None, arrived)
     raise CorruptValueError(f"malformed record flag in {row!r:.80}")
+
+
+def decode_siblings(
+    siblings: Iterable[bytes],
+    where: str,
+    *,
+    key: str | None = None,
+    decode_one: Callable[[bytes], TimelineValue] | None = None,
+) -> tuple[list[TimelineValue], list[CorruptValueError]]:
+    """Decode every sibling of one key (lazily, or with ``decode_one``): the
+    values that decode, and a ``CorruptValueError`` naming ``where`` and the
+    sibling's position for each that does not. One corrupt sibling never
+    hides the others: callers decide whether to raise or to go on without it.
+    """
+    values: list[TimelineValue] = []
+    corrupt: list[CorruptValueError] = []
+    for i, sibling in enumerate(siblings):
+        try:
+            values.append(
+                decode(sibling, lazy=True) if decode_one is None else decode_one(sibling)
+            )
+        except CorruptValueError as exc:
+            corrupt.append(CorruptValueError(f"{where}, sibling {i}: {exc}", key=key))
+    return values, corrupt

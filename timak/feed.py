@@ -70,13 +70,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import encoding
+from ._folding import FoldPolicy
 from .backends import Backend, Fetched, UsesBackend
 from .cursors import damaged, decode_cursor, encode_cursor
 from .errors import (
@@ -108,7 +108,7 @@ _PRUNED_ID = "through"
 # A bucket name longer than this is replaced by its digest in feed keys, so a
 # feed key stays within the 1024 bytes every backend accepts.
 _MAX_BUCKET_IN_KEY = 960
-_LOCAL_COUNTS_MAX = 4096
+_COUNTED_KEYS = 4096
 _log = logging.getLogger("timak")
 
 
@@ -182,10 +182,8 @@ class Feed(UsesBackend, KeyFeed):
         self._clock = checked_clock(clock)
         self._use_backend(connection)
         self.stats = FeedStats()
-        # Blind writes per feed key by this process, for stores that cannot
-        # count siblings. Small: only the current periods' keys matter.
-        self._local_counts: dict[str, int] = {}
-        self._local_lock = threading.Lock()
+        # Only the current periods' keys take writes, so few keys are counted.
+        self._folds = FoldPolicy(self.fold_at, max_keys=_COUNTED_KEYS)
 
     # -- writing ----------------------------------------------------------
 
@@ -224,7 +222,7 @@ class Feed(UsesBackend, KeyFeed):
         results = self.connection.store_many(self.bucket, entries)
         self.stats.add(written=len(keys))
         for (feed_key, _), count in zip(entries, results, strict=True):
-            if self._should_fold(feed_key, count):
+            if self._folds.due(feed_key, count):
                 try:
                     self._fold(feed_key)
                 except BackendError as exc:
@@ -233,16 +231,6 @@ class Feed(UsesBackend, KeyFeed):
                     # write past fold_at tries again, so it must not fail them.
                     self.stats.add(fold_errors=1)
                     _log.warning("folding feed key %r failed: %s", feed_key, exc)
-
-    def _should_fold(self, feed_key: str, count: int | None) -> bool:
-        if count is None:
-            with self._local_lock:
-                if len(self._local_counts) > _LOCAL_COUNTS_MAX:
-                    self._local_counts.clear()  # at worst a few folds come later
-                # Estimates the siblings: after a fold, the folded one remains.
-                count = self._local_counts.get(feed_key, 0) + 1
-                self._local_counts[feed_key] = 1 if count >= self.fold_at else count
-        return count >= self.fold_at
 
     def _fold(self, feed_key: str) -> None:
         fetched = self.connection.fetch(self.bucket, feed_key)
@@ -356,15 +344,11 @@ class Feed(UsesBackend, KeyFeed):
         return records
 
     def _merged(self, feed_key: str, fetched: Fetched) -> TimelineValue:
-        values = []
-        for i, sibling in enumerate(fetched.siblings):
-            try:
-                values.append(encoding.decode(sibling, lazy=True))
-            except CorruptValueError as exc:
-                raise CorruptValueError(
-                    f"feed bucket {self.bucket!r}, key {feed_key!r}, sibling {i}: {exc}",
-                    key=feed_key,
-                ) from None
+        values, corrupt = encoding.decode_siblings(
+            fetched.siblings, f"feed bucket {self.bucket!r}, key {feed_key!r}", key=feed_key
+        )
+        if corrupt:
+            raise corrupt[0]
         return merge(values, self.capacity)
 
     # -- retention --------------------------------------------------------

@@ -17,7 +17,6 @@ item has it). What changed underneath:
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import itertools
 import logging
@@ -30,6 +29,7 @@ from typing import Any, Literal, Protocol, cast
 import msgpack
 
 from . import encoding
+from ._folding import FoldPolicy
 from .backends import MAX_KEY_BYTES, Backend, Fetched, Narrowing, UsesBackend
 from .cursors import damaged, decode_cursor, encode_cursor
 from .errors import (
@@ -87,9 +87,6 @@ FOLD_AT = 16
 #: keeping the base's chunks (0.4 ms for a 1,000-item timeline), where a
 #: 96-record delta took the general path, re-encoding everything (7-8 ms).
 DELTA_ROWS = SMALL_VALUE_ROWS
-# Per-process memory of blind writes per key, for stores that cannot report
-# a sibling count. Bounded so a fan-out to millions of keys stays small.
-_BLIND_COUNTS_MAX = 65536
 # Decoded small siblings kept by their bytes. Fan-out writes the same bytes
 # to every key, so the siblings a fold meets are mostly the same few dozen
 # values: decoding each once per process halved the cost of a fold.
@@ -273,7 +270,7 @@ class Timeline(UsesBackend):
         self.order = order
         self._use_backend(connection)
         self.stats = TimelineStats()
-        self._blind_counts: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._folds = FoldPolicy(self.fold_at)
         self._blind_lock = threading.Lock()
         self._small: dict[bytes, TimelineValue] = {}
 
@@ -424,7 +421,7 @@ class Timeline(UsesBackend):
         to_fold = [
             key
             for key, count in zip(keys, results, strict=True)
-            if (count >= fold_at if count is not None else self._should_fold(key, None))
+            if (count >= fold_at if count is not None else self._folds.due(key, None))
         ]
         if to_fold:
             self._fold_many(to_fold, counted=bool(results) and results[0] is not None)
@@ -446,8 +443,7 @@ class Timeline(UsesBackend):
                 # The delta is one sibling beside the base: count it as one
                 # of this process's writes, so the key still holds at most
                 # about fold_at siblings per writing process.
-                with self._blind_lock:
-                    self._blind_counts[key] = 1
+                self._folds.left(key, 1)
 
     def _fold_fetched(self, key: str, fetched: Fetched, *, partial: bool) -> bool:
         """Fold the siblings of one fetch; whether a fold was stored (only
@@ -515,21 +511,6 @@ class Timeline(UsesBackend):
             return False
         self.stats.add(folds=1, partial_folds=1, siblings_merged=len(small))
         return True
-
-    def _should_fold(self, key: str, count: int | None) -> bool:
-        if count is not None:
-            return count >= self.fold_at
-        # The store cannot say how many siblings there are: count this
-        # process's own blind writes per key. With W writing processes a key
-        # then holds at most about W * fold_at siblings between folds.
-        with self._blind_lock:
-            seen = self._blind_counts.pop(key, 0) + 1
-            if seen >= self.fold_at:
-                return True
-            self._blind_counts[key] = seen
-            if len(self._blind_counts) > _BLIND_COUNTS_MAX:
-                self._blind_counts.popitem(last=False)
-        return False
 
     def fold(self, key: str) -> int:
         """Merge the siblings under ``key`` into one; return how many were merged.
@@ -758,15 +739,9 @@ class Timeline(UsesBackend):
 
     def _merged(self, key: str, fetched: Fetched, *, skip_corrupt: bool) -> _Read:
         """Decode and merge the siblings of one fetch at the key's capacity."""
-        values: list[TimelineValue] = []
-        corrupt: list[CorruptValueError] = []
-        for i, sibling in enumerate(fetched.siblings):
-            try:
-                values.append(self._decode(sibling))
-            except CorruptValueError as exc:
-                corrupt.append(
-                    CorruptValueError(f"key {key!r}, sibling {i}: {exc}", key=key)
-                )
+        values, corrupt = encoding.decode_siblings(
+            fetched.siblings, f"key {key!r}", key=key, decode_one=self._decode
+        )
         self.stats.add(reads=1)
         stated = [v.capacity for v in values if v.capacity is not None]
         capacity = min(stated) if stated else self.max_items or DEFAULT_CAPACITY
