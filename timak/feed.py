@@ -78,6 +78,7 @@ from dataclasses import dataclass
 from . import encoding
 from ._folding import FoldPolicy
 from .backends import Backend, Fetched, UsesBackend
+from .backends.base import scan_keys
 from .cursors import damaged, decode_cursor, encode_cursor
 from .errors import (
     BackendError,
@@ -379,7 +380,7 @@ class Feed(UsesBackend, KeyFeed):
     def _period_keys(self) -> list[tuple[str, str, int]]:
         """``(feed key, bucket tag, period)`` of every period key in the feed bucket."""
         found = []
-        for feed_key in self.connection.keys(self.bucket):
+        for feed_key in scan_keys(self.connection, self.bucket, "Feed.prune"):
             rest, _, shard = feed_key.rpartition("|")
             tag, _, period = rest.rpartition("|")
             if tag and shard.isdigit() and period.lstrip("-").isdigit():

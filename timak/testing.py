@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from .backends.base import MAX_KEY_BYTES, Backend, Narrowing
+from .backends.base import MAX_KEY_BYTES, Backend, Narrowing, Scanning
 from .errors import BackendError, InvalidInputError
 
 __all__ = ["BackendConformance", "FOREIGN_CONTEXTS", "HOSTILE_KEYS"]
@@ -124,7 +124,7 @@ class BackendConformance:
         backend.store(bucket, "k", b"two")
         backend.delete(bucket, "k")
         assert list(backend.fetch(bucket, "k").siblings) == []
-        assert "k" not in set(backend.keys(bucket))
+        assert "k" not in _listed(backend, bucket)
 
     def test_delete_with_context_keeps_later_siblings(
         self, backend: Backend, bucket: str
@@ -142,6 +142,8 @@ class BackendConformance:
             backend.store(bucket, key, b"v")
         backend.store(bucket, "a", b"w")
         backend.store(bucket + "-other", "z", b"v")
+        if not isinstance(backend, Scanning):
+            pytest.skip(f"{type(backend).__name__} cannot list keys (optional)")
         assert sorted(backend.keys(bucket)) == ["a", "b", "c"]
 
     def test_store_many_and_fetch_many(self, backend: Backend, bucket: str) -> None:
@@ -158,7 +160,7 @@ class BackendConformance:
     ) -> None:
         backend.store(bucket, key, b"value")
         assert list(backend.fetch(bucket, key).siblings) == [b"value"]
-        assert key in set(backend.keys(bucket))
+        assert key in _listed(backend, bucket, default={key})
         backend.delete(bucket, key)
         assert list(backend.fetch(bucket, key).siblings) == []
 
@@ -274,8 +276,9 @@ class BackendConformance:
             lambda: closing.store_many(bucket, [("k", b"two"), ("j", b"two")]),
             lambda: closing.fetch_many(bucket, ["k", "j"]),
             lambda: closing.delete(bucket, "k"),
-            lambda: list(closing.keys(bucket)),
         ]
+        if isinstance(closing, Scanning):
+            calls.append(lambda: list(closing.keys(bucket)))
         for call in calls:
             with pytest.raises(BackendError):
                 call()
@@ -284,3 +287,9 @@ class BackendConformance:
             assert list(other.fetch(bucket, "k").siblings) == [b"one"]
         finally:
             other.close()
+
+
+def _listed(backend: Backend, bucket: str, default: frozenset[str] | set[str] = frozenset()
+            ) -> set[str]:
+    """The keys ``backend`` lists, or ``default`` if it cannot list keys."""
+    return set(backend.keys(bucket)) if isinstance(backend, Scanning) else set(default)

@@ -31,6 +31,7 @@ import msgpack
 from . import encoding
 from ._folding import FoldPolicy
 from .backends import MAX_KEY_BYTES, Backend, Fetched, Narrowing, UsesBackend
+from .backends.base import scan_keys
 from .cursors import damaged, decode_cursor, encode_cursor
 from .errors import (
     BackendError,
@@ -544,7 +545,10 @@ class Timeline(UsesBackend):
             raise InvalidKeyError(f"compact takes an iterable of keys, not one "
                                   f"{type(keys).__name__} ({keys!r:.60}): pass [key]")
         stats = CompactStats()
-        todo = self.connection.keys(self.bucket) if keys is None else [check_key(k) for k in keys]
+        todo = (
+            scan_keys(self.connection, self.bucket, "compact() without keys=")
+            if keys is None else [check_key(k) for k in keys]
+        )
         for key in todo:
             stats.keys += 1
             try:

@@ -19,7 +19,7 @@ call                                   effect
                                        nothing the first wrote)
 ``delete(b, k)``                       every sibling is removed
 ``delete(b, k, ctx)``                  only the siblings ``ctx`` saw are removed
-``keys(b)``                            every key with at least one sibling, each
+``keys(b)`` (optional: ``Scanning``)   every key with at least one sibling, each
                                        once, in no particular order
 =====================================  =========================================
 
@@ -47,10 +47,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from ..errors import InvalidInputError
+from ..errors import ConfigError, InvalidInputError
 from ..value import MAX_KEY_BYTES
 
-__all__ = ["Backend", "Fetched", "MAX_KEY_BYTES", "Narrowing", "StoreResult", "pick"]
+__all__ = [
+    "Backend", "Fetched", "MAX_KEY_BYTES", "Narrowing", "Scanning", "StoreResult", "pick",
+    "scan_keys",
+]
 
 _T = TypeVar("_T")
 
@@ -95,10 +98,6 @@ class Backend(Protocol):
         """Remove the siblings ``context`` saw, or all of them without one."""
         ...
 
-    def keys(self, bucket: str) -> Iterator[str]:
-        """Yield every key in ``bucket`` that holds at least one sibling."""
-        ...
-
     def close(self) -> None:
         """Release connections. Calls after ``close`` may raise ``BackendError``."""
         ...
@@ -123,6 +122,28 @@ class Backend(Protocol):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+@runtime_checkable
+class Scanning(Protocol):
+    """A backend that can list a bucket's keys. Optional: listing is an admin
+    full scan (cluster-wide on Cassandra and Riak) that only
+    ``Timeline.compact()`` without ``keys`` and ``Feed.prune`` need; a store
+    that cannot list keys still serves every other call."""
+
+    def keys(self, bucket: str) -> Iterator[str]:
+        """Yield every key in ``bucket`` that holds at least one sibling."""
+        ...
+
+
+def scan_keys(backend: Backend, bucket: str, needed_by: str) -> Iterator[str]:
+    """``backend.keys(bucket)``; ``ConfigError`` naming ``needed_by`` when the
+    backend cannot list keys (is not ``Scanning``)."""
+    if not isinstance(backend, Scanning):
+        raise ConfigError(
+            f"{type(backend).__name__} cannot list its keys, which {needed_by} needs"
+        )
+    return backend.keys(bucket)
 
 
 @runtime_checkable

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..backends import Backend, Fetched, StoreResult, connect
+from ..backends.base import scan_keys
 from ..errors import BackendError, ConfigError
 from ..feed import DEFAULT_BUCKET, Feed
 from ..timelines import Change, Timeline
@@ -129,7 +130,7 @@ class _Noticing(Backend):
         self.inner.delete(bucket, key, context)
 
     def keys(self, bucket: str) -> Iterator[str]:
-        return self.inner.keys(bucket)
+        return scan_keys(self.inner, bucket, "listing keys")
 
     def close(self) -> None:
         self.inner.close()
