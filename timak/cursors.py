@@ -17,9 +17,16 @@ from typing import Any
 
 import msgpack
 
-from .errors import InvalidCursorError
+from .errors import InvalidCursorError, InvalidInputError
+from .value import INT64_RANGE, check_id, check_score
 
-__all__ = ["decode_cursor", "encode_cursor"]
+__all__ = [
+    "damaged",
+    "decode_change_cursor",
+    "decode_cursor",
+    "decode_page_cursor",
+    "encode_cursor",
+]
 
 #: What each kind of cursor is for, to name a cursor passed to the wrong call.
 _KINDS = {
@@ -74,3 +81,41 @@ def damaged(cursor: object, what: str) -> InvalidCursorError:
         f"damaged {what} {cursor!r:.80}: it was cut short or altered; pass a cursor "
         f"exactly as timak returned it"
     )
+
+
+def decode_page_cursor(cursor: object) -> tuple[Any, int, Any]:
+    """A page cursor's position ``(score, id kind, id)`` (``order_key``'s
+    form); ``InvalidCursorError`` for anything ``Timeline.page`` did not make.
+
+    The id kind must match the id (0 for an int, 1 for a str): a mismatch
+    would compare an int with a str at an equal score, and a NaN score
+    compares false with everything (a silently empty page).
+    """
+    body = decode_cursor(cursor, "p")
+    if len(body) == 4:
+        _, score, flag, item_id = body
+        try:
+            check_score(score)
+            check_id(item_id)
+        except InvalidInputError:
+            pass
+        else:
+            if type(flag) is int and flag == (1 if isinstance(item_id, str) else 0):
+                return score, flag, item_id
+    raise damaged(cursor, "page cursor")
+
+
+def decode_change_cursor(cursor: object) -> tuple[int, list[bytes]]:
+    """A change cursor's ``(mark, digests)``: the newest arrival returned (µs,
+    -1 before any) and 8-byte digests of what was returned near it;
+    ``InvalidCursorError`` for anything ``Timeline.changes`` did not make."""
+    body = decode_cursor(cursor, "c")
+    if (
+        len(body) == 3
+        and type(body[1]) is int
+        and -1 <= body[1] <= INT64_RANGE[1]
+        and isinstance(body[2], list)
+        and all(isinstance(d, bytes) and len(d) == 8 for d in body[2])
+    ):
+        return body[1], [bytes(d) for d in body[2]]
+    raise damaged(cursor, "change cursor")

@@ -17,27 +17,32 @@ item has it). What changed underneath:
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, cast
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
-import msgpack
-
-from . import encoding
+from . import _changes, encoding
 from ._folding import FoldPolicy
+from ._results import (
+    Change,
+    Changes,
+    CompactStats,
+    Counters,
+    KeyFeed,
+    Page,
+    TimelineStats,
+    now_us,
+)
 from .backends import MAX_KEY_BYTES, Backend, Fetched, Narrowing, UsesBackend
 from .backends.base import scan_keys
-from .cursors import damaged, decode_cursor, encode_cursor
+from .cursors import decode_page_cursor, encode_cursor
 from .errors import (
     BackendError,
     ConfigError,
     CorruptValueError,
-    InvalidInputError,
     InvalidKeyError,
     InvalidScoreError,
     ValueTooLargeError,
@@ -46,15 +51,12 @@ from .options import checked_clock, int_option
 from .scores import ScoreLike, to_score, to_scores
 from .value import _SMALL as SMALL_VALUE_ROWS
 from .value import (
-    INT64_RANGE,
     ItemId,
     Record,
-    Score,
     TimelineValue,
     check_data,
     check_id,
     check_key,
-    check_score,
     merge,
     order_key,
 )
@@ -93,96 +95,6 @@ DELTA_ROWS = SMALL_VALUE_ROWS
 # values: decoding each once per process halved the cost of a fold.
 _SMALL_CACHE_BYTES = 2048
 _SMALL_CACHE_MAX = 512
-
-
-def now_us() -> int:
-    """The local clock in microseconds since the epoch: records' arrival time."""
-    return time.time_ns() // 1000
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a timeline: ``items`` and the ``cursor`` for the next page
-    (``None`` when there is no next page). Cursors are plain strings."""
-
-    items: list[Any]
-    cursor: str | None
-
-
-@dataclass(frozen=True)
-class Change:
-    """One add or delete that arrived on a timeline."""
-
-    key: str
-    id: ItemId
-    score: Score
-    deleted: bool
-    data: Any
-    arrived: int
-
-
-@dataclass(frozen=True)
-class Changes:
-    """What ``Timeline.changes`` found, and the cursor to poll from next."""
-
-    changes: list[Change]
-    cursor: str
-
-
-@dataclass
-class CompactStats:
-    """What a ``compact`` sweep did."""
-
-    keys: int = 0
-    folded: int = 0
-    siblings_merged: int = 0
-    corrupt: int = 0
-
-
-@dataclass
-class Counters:
-    """Integer counters that threads may bump together; subclasses name them."""
-
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, **counts: int) -> None:
-        """Add each of ``counts`` to the counter of that name."""
-        with self._lock:
-            for name, n in counts.items():
-                setattr(self, name, getattr(self, name) + n)
-
-
-@dataclass
-class TimelineStats(Counters):
-    """Counters of one ``Timeline`` object since it was made."""
-
-    reads: int = 0
-    writes: int = 0
-    blind_writes: int = 0
-    siblings_merged: int = 0
-    repairs: int = 0
-    #: Folds stored (partial or full), not folds tried.
-    folds: int = 0
-    #: Of ``folds``, the partial ones (small siblings into one delta).
-    partial_folds: int = 0
-
-
-class KeyFeed(Protocol):
-    """What a global change feed offers ``Timeline`` (``timak.feed.Feed``)."""
-
-    def written(self, bucket: str, keys: Sequence[str], arrived: int) -> None:
-        """Note that ``keys`` of ``bucket`` were written at ``arrived``."""
-        ...
-
-    def poll(
-        self, cursor: str | None = None, *, bucket: str = "timelines"
-    ) -> tuple[list[str], str]:
-        """The keys of ``bucket`` written since ``cursor``, and the next cursor."""
-        ...
-
-    def floor(self, cursor: str | None = None) -> int:
-        """The arrival time (µs) after which ``poll(cursor)`` reports writes."""
-        ...
 
 
 @dataclass
@@ -576,7 +488,7 @@ class Timeline(UsesBackend):
         """
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ConfigError(f"limit must be a positive int, got {limit!r}")
-        after = None if cursor is None else _decode_cursor(cursor, "p")
+        after = None if cursor is None else decode_page_cursor(cursor)
         value = self._read(check_key(key)).value
         records: Iterable[Record]
         if self.order == "desc":
@@ -632,24 +544,7 @@ class Timeline(UsesBackend):
         first. An item trimmed off the timeline before a poll is not
         reported: the timeline only keeps its newest ``max_items``.
         """
-        key = check_key(key)
-        if since is None:
-            mark, seen = -1, set()
-        else:
-            mark, digests = _decode_cursor(since, "c")
-            seen = set(digests)
-        value = self._read(key).value
-        floor = mark - self.skew_us
-        fresh = sorted(
-            (r for r in value.values() if r.arrived > floor and _digest(r) not in seen),
-            key=lambda r: (r.arrived, order_key(r)),
-        )
-        new_mark = max([mark, *(r.arrived for r in fresh)])
-        keep = [_digest(r) for r in value.values() if r.arrived > new_mark - self.skew_us]
-        cursor = encode_cursor("c", [new_mark, keep])
-        return Changes(
-            [Change(key, r.id, r.score, r.deleted, r.data, r.arrived) for r in fresh], cursor
-        )
+        return _changes.changes(self, check_key(key), since)
 
     def watch(
         self,
@@ -681,33 +576,10 @@ class Timeline(UsesBackend):
         """
         if keys is None and self.feed is None:
             raise ConfigError("watch() without keys needs a Timeline made with feed=Feed(...)")
-        cursors = {} if cursors is None else cursors
-        feed = self.feed if keys is None else None
-        if feed is not None:
-            feed_cursor = feed_cursor if feed_cursor is not None else cursors.get("")
-            start = feed.floor(feed_cursor)
-        else:
-            start = self._clock() - self.skew_us
-        watched = list(keys or ())
-        while not stop():
-            if feed is not None:
-                watched, next_feed_cursor = feed.poll(feed_cursor, bucket=self.bucket)
-            for key in watched:
-                if stop():
-                    return
-                since = cursors.get(key) or encode_cursor("c", [start + self.skew_us, []])
-                result = self.changes(key, since)
-                yield from result.changes
-                cursors[key] = result.cursor
-            if feed is not None:
-                feed_cursor = cursors[""] = next_feed_cursor
-                start = feed.floor(feed_cursor)
-                for key in [k for k in cursors if k]:
-                    if _decode_cursor(cursors[key], "c")[0] <= start:
-                        del cursors[key]
-            deadline = time.monotonic() + interval
-            while not stop() and (left := deadline - time.monotonic()) > 0:
-                time.sleep(min(left, 0.05))
+        return _changes.watch(
+            self, keys, interval, {} if cursors is None else cursors, feed_cursor, stop
+        )
+
 
     # -- internals --------------------------------------------------------
 
@@ -827,46 +699,3 @@ class Timeline(UsesBackend):
         if raw:
             return list(records)
         return [r.id if r.data is None else r.data for r in records]
-
-
-def _digest(record: Record) -> bytes:
-    packed = msgpack.packb([record.id, record.score, record.deleted, record.arrived])
-    return hashlib.blake2b(packed, digest_size=8).digest()
-
-
-def _decode_cursor(cursor: object, kind: str) -> Any:
-    """A page cursor's position ``(score, id kind, id)``, or a change cursor's
-    ``(mark, digests)``; ``InvalidCursorError`` for anything timak did not make."""
-    body = decode_cursor(cursor, kind)
-    if kind == "p" and _valid_position(body):
-        return (body[1], body[2], body[3])
-    if kind == "c" and _valid_change_cursor(body):
-        return body[1], [bytes(d) for d in body[2]]
-    raise damaged(cursor, "page cursor" if kind == "p" else "change cursor")
-
-
-def _valid_position(body: list[Any]) -> bool:
-    # [p, score, id kind, id]: the id kind is order_key's flag, 0 for an int
-    # id and 1 for a str id. A mismatched flag would make the cursor compare
-    # an int with a str at an equal score (TypeError), and a NaN score
-    # compares false with everything (a silently empty page).
-    if len(body) != 4:
-        return False
-    _, score, flag, item_id = body
-    try:
-        check_score(score)
-        check_id(item_id)
-    except InvalidInputError:
-        return False
-    return type(flag) is int and flag == (1 if isinstance(item_id, str) else 0)
-
-
-def _valid_change_cursor(body: list[Any]) -> bool:
-    # [c, mark, digests]: the mark is an arrival time (µs, -1 before any).
-    return (
-        len(body) == 3
-        and type(body[1]) is int
-        and -1 <= body[1] <= INT64_RANGE[1]
-        and isinstance(body[2], list)
-        and all(isinstance(d, bytes) and len(d) == 8 for d in body[2])
-    )
