@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis_budget import examples
 from test_value import oracle, records
 
-from timak import Timeline, encoding
+from timak import Timeline, _folds, encoding
 from timak.backends import Backend, Fetched, connect
 from timak.backends.memory import MemoryBackend
 from timak.value import Record, TimelineValue
@@ -44,7 +44,7 @@ def _run(backend: Backend, steps: list[tuple[str, Any]], capacity: int, fold_at:
             snapshots[arg] = backend.fetch(tl.bucket, KEY)
         elif op in ("partial", "full") and arg in snapshots:
             # A fold from a fetch that may be stale: later writes must survive.
-            tl._fold_fetched(KEY, snapshots.pop(arg), partial=op == "partial")
+            _folds.fold_fetched(tl, KEY, snapshots.pop(arg), partial=op == "partial")
         elif op == "read":
             assert dict(tl._read(KEY).value) == oracle(history, capacity)
     assert dict(tl._read(KEY, repair=False).value) == oracle(history, capacity)

@@ -13,6 +13,11 @@ item has it). What changed underneath:
   collect ``fold_at`` siblings, so siblings per key stay bounded;
 * ``page`` gives cursors that stay stable while new items arrive, ``range``
   reads by score or datetime, ``changes`` follows a timeline by polling.
+
+Over 400 lines on purpose: ``Timeline`` is the API most users touch, and
+each public method carries its contract in its docstring. The machinery
+lives beside it: folding after blind writes in ``timak._folds``, polling in
+``timak._changes``, result types in ``timak._results``.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from . import _changes, encoding
+from . import _changes, _folds, encoding
 from ._folding import FoldPolicy
+from ._folds import DELTA_ROWS
 from ._results import (
     Change,
     Changes,
@@ -36,7 +42,7 @@ from ._results import (
     TimelineStats,
     now_us,
 )
-from .backends import MAX_KEY_BYTES, Backend, Fetched, Narrowing, UsesBackend
+from .backends import MAX_KEY_BYTES, Backend, Fetched, UsesBackend
 from .backends.base import scan_keys
 from .cursors import decode_page_cursor, encode_cursor
 from .errors import (
@@ -49,7 +55,6 @@ from .errors import (
 )
 from .options import checked_clock, int_option
 from .scores import ScoreLike, to_score, to_scores
-from .value import _SMALL as SMALL_VALUE_ROWS
 from .value import (
     ItemId,
     Record,
@@ -62,6 +67,7 @@ from .value import (
 )
 
 __all__ = [
+    "DELTA_ROWS",
     "Change",
     "Changes",
     "CompactStats",
@@ -84,12 +90,6 @@ MAX_ITEM_BYTES = 64 * 1024
 DEFAULT_CAPACITY = 1000
 #: Blind writes fold a key once it holds this many siblings.
 FOLD_AT = 16
-#: A partial fold's delta sibling holds at most this many records; a fold
-#: that would pass it is a full one. It is the size up to which ``merge``
-#: counts a value as small: a full fold then merges the delta onto the base
-#: keeping the base's chunks (0.4 ms for a 1,000-item timeline), where a
-#: 96-record delta took the general path, re-encoding everything (7-8 ms).
-DELTA_ROWS = SMALL_VALUE_ROWS
 # Decoded small siblings kept by their bytes. Fan-out writes the same bytes
 # to every key, so the siblings a fold meets are mostly the same few dozen
 # values: decoding each once per process halved the cost of a fold.
@@ -325,105 +325,8 @@ class Timeline(UsesBackend):
         return sum(1 for r in self._read(check_key(key)).value.values() if not r.deleted)
 
     def _blind(self, keys: list[str], value: bytes, arrived: int) -> int:
-        results = self.connection.store_many(self.bucket, [(k, value) for k in keys])
-        self.stats.add(blind_writes=len(keys))
-        if self.feed is not None:
-            self.feed.written(self.bucket, keys, arrived)
-        fold_at = self.fold_at
-        # Fan-out's per-key hot loop: a reported count needs only a compare.
-        to_fold = [
-            key
-            for key, count in zip(keys, results, strict=True)
-            if (count >= fold_at if count is not None else self._folds.due(key, None))
-        ]
-        if to_fold:
-            self._fold_many(to_fold, counted=bool(results) and results[0] is not None)
-        return len(keys)
-
-    def _fold_many(self, keys: list[str], *, counted: bool = True) -> None:
-        """Fold ``keys`` after a chunk of blind writes: one ``fetch_many``,
-        then a fold and a store with context per key. The blind writes are
-        stored already; folding is housekeeping that the next read, write or
-        sweep does again, so a failure here is logged, not raised."""
-        try:
-            fetched_all = self.connection.fetch_many(self.bucket, keys)
-        except BackendError as exc:
-            _log.warning("folding %d keys failed: %s", len(keys), exc)
-            return
-        partial = isinstance(self.connection, Narrowing)
-        for key, fetched in zip(keys, fetched_all, strict=True):
-            if self._fold_fetched(key, fetched, partial=partial) and partial and not counted:
-                # The delta is one sibling beside the base: count it as one
-                # of this process's writes, so the key still holds at most
-                # about fold_at siblings per writing process.
-                self._folds.left(key, 1)
-
-    def _fold_fetched(self, key: str, fetched: Fetched, *, partial: bool) -> bool:
-        """Fold the siblings of one fetch; whether a fold was stored (only
-        then is it counted in ``stats.folds``).
-
-        With ``partial`` (the store can narrow contexts), every sibling but
-        the largest is merged into one *delta* sibling that replaces just
-        them, and the largest (the full base) is neither read nor rewritten.
-        A *full* fold (all siblings into one) is done instead when the delta
-        would hold more than ``DELTA_ROWS`` records, when a sibling is in an
-        old format, or when the store cannot narrow. A key with a corrupt
-        sibling is left alone: nothing is lost.
-        """
-        if len(fetched.siblings) < 2:
-            return False
-        if partial and len(fetched.siblings) > 2:
-            done = self._fold_partial(key, fetched)
-            if done is not None:
-                return done
-        try:
-            read = self._merged(key, fetched, skip_corrupt=False)
-        except CorruptValueError:
-            return False
-        stored = self._repair(key, read.value, fetched)
-        if stored:
-            self.stats.add(folds=1)
-        return stored
-
-    def _fold_partial(self, key: str, fetched: Fetched) -> bool | None:
-        """The partial fold of ``_fold_fetched``; ``None`` when a full one is due.
-
-        The delta is the join of the siblings it replaces, trimmed only at a
-        capacity one of them states (the key's one capacity, since capacities
-        only ever shrink in a join); when none states one it states none and
-        is not trimmed (it holds at most ``DELTA_ROWS`` records). Any subset
-        of siblings joined at the key's capacity joins with the rest to the
-        same value, so reads see exactly what a full fold would give.
-        """
-        siblings = fetched.siblings
-        sizes = [len(s) for s in siblings]
-        base = sizes.index(max(sizes))
-        small = [i for i in range(len(siblings)) if i != base]
-        values = []
-        for i in small:
-            try:
-                value = self._decode(siblings[i])
-            except CorruptValueError:
-                return False
-            if value.legacy:
-                return None  # an old format's capacity rule needs every sibling
-            values.append(value)
-        # The previous delta (the largest of them) keeps its encoded rows:
-        # the new records are usually all newer, so only they are encoded.
-        sizes = sorted(map(len, values))
-        delta = merge(values, encoding.MAX_CAPACITY, big=sizes[-2])
-        if len(delta) > DELTA_ROWS:
-            return None
-        if all(v.capacity is None for v in values):
-            delta = TimelineValue.from_chunks(list(delta.chunks), None)
-        try:
-            context = cast(Narrowing, self.connection).narrow(fetched.context, small)
-            self.connection.store(self.bucket, key, encoding.encode(delta), context)
-        except BackendError as exc:
-            _log.warning("partial fold of %r failed: %s", key, exc)
-            return False
-        self.stats.add(folds=1, partial_folds=1, siblings_merged=len(small))
-        return True
+        written: int = _folds.blind(self, keys, value, arrived)
+        return written
 
     def fold(self, key: str) -> int:
         """Merge the siblings under ``key`` into one; return how many were merged.
