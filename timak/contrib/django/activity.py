@@ -127,14 +127,7 @@ def register_activities(
     def deleted(instance: M, using: str | None = None, **_: Any) -> None:
         write(instance, using, remove=True)
 
-    post_save.connect(saved, sender=model, weak=False, dispatch_uid=uid + ":save")
-    post_delete.connect(deleted, sender=model, weak=False, dispatch_uid=uid + ":delete")
-
-    def disconnect() -> None:
-        post_save.disconnect(sender=model, dispatch_uid=uid + ":save")
-        post_delete.disconnect(sender=model, dispatch_uid=uid + ":delete")
-
-    return disconnect
+    return _on_save_and_delete(model, uid, saved, deleted)
 
 
 # -- follows --------------------------------------------------------------------
@@ -221,14 +214,7 @@ def connect_follow_model(
         _follow_after_commit(feeds, [pair(instance)], False, copy_limit, keep_history,
                              using, robust)
 
-    post_save.connect(saved, sender=model, weak=False, dispatch_uid=uid + ":save")
-    post_delete.connect(deleted, sender=model, weak=False, dispatch_uid=uid + ":delete")
-
-    def disconnect() -> None:
-        post_save.disconnect(sender=model, dispatch_uid=uid + ":save")
-        post_delete.disconnect(sender=model, dispatch_uid=uid + ":delete")
-
-    return disconnect
+    return _on_save_and_delete(model, uid, saved, deleted)
 
 
 def _follow_after_commit(
@@ -319,3 +305,18 @@ def activity_rows(
         return [object_id(a) for a in page.activities], page.cursor
 
     return _fill(read, queryset, limit, cursor)
+
+
+def _on_save_and_delete(
+    model: Any, uid: str, saved: Callable[..., None], deleted: Callable[..., None]
+) -> Callable[[], None]:
+    """Connect ``saved``/``deleted`` to ``model``'s post_save/post_delete
+    (once per ``uid``); return the function that disconnects both."""
+    post_save.connect(saved, sender=model, weak=False, dispatch_uid=uid + ":save")
+    post_delete.connect(deleted, sender=model, weak=False, dispatch_uid=uid + ":delete")
+
+    def disconnect() -> None:
+        post_save.disconnect(sender=model, dispatch_uid=uid + ":save")
+        post_delete.disconnect(sender=model, dispatch_uid=uid + ":delete")
+
+    return disconnect
