@@ -65,9 +65,17 @@ def leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
 def test_help_lists_the_commands_and_exit_codes() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("add", "get", "delete", "demo", "compact", "watch", "cassandra", "riak",
-                    "bench", "check"):
-        assert command in result.stdout
+    commands = ["add", "get", "delete", "demo", "compact", "watch", "cassandra", "riak",
+                "bench", "check"]
+    # The parser offers exactly these commands, and the help lists each as a
+    # word at the start of its own line (not inside another word or sentence).
+    choices = [
+        list(action.choices) for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    assert choices == [commands]
+    listed = re.findall(r"^ {4}([a-z]+)(?:\s|$)", result.stdout, re.MULTILINE)
+    assert listed == commands
     for code in ("0", "1", "2", "3", "130"):
         assert re.search(rf"^\s+{code}\s+\w", result.stdout, re.MULTILINE), code
 

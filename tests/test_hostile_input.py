@@ -174,9 +174,9 @@ def test_bad_ids_are_refused(make: Callable[..., Timeline], item_id: Any) -> Non
 @pytest.mark.parametrize(
     "score",
     [float("nan"), float("inf"), float("-inf"), True, 2**63, -(2**63) - 1, "garbage",
-     "2011-13-45", "", "2011-01-01T25:00", None, object(), 1j, [1]],
+     "2011-13-45", "", "2011-01-01T25:00", "5", None, object(), 1j, [1]],
     ids=["nan", "inf", "-inf", "bool", "big", "small", "garbage", "bad-date", "empty",
-         "bad-hour", "none", "object", "complex", "list"],
+         "bad-hour", "digits", "none", "object", "complex", "list"],
 )
 def test_bad_scores_are_refused(make: Callable[..., Timeline], score: Any) -> None:
     tl = make()
@@ -215,9 +215,10 @@ def test_bad_ranges_are_refused(make: Callable[..., Timeline], start: Any, stop:
     "data",
     [{1, 2}, frozenset([1]), object(), dt.datetime(2011, 1, 1), {"nested": {1, 2}},
      2**64, "\ud800", {"k": "\udfff"}, {(1, 2): "tuple key"}, {"a": [{(3,): 4}]},
-     Exception("x"), type],
+     Exception("x"), type, {"when": dt.date(2020, 1, 1)}],
     ids=["set", "frozenset", "object", "datetime", "nested-set", "huge-int", "surrogate",
-         "nested-surrogate", "tuple-key", "nested-tuple-key", "exception", "class"],
+         "nested-surrogate", "tuple-key", "nested-tuple-key", "exception", "class",
+         "nested-date"],
 )
 def test_unencodable_data_is_refused(make: Callable[..., Timeline], data: Any) -> None:
     tl = make()
