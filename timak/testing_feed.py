@@ -33,8 +33,9 @@ from typing import cast
 import pytest
 
 from .backends import Backend
-from .errors import ConfigError, InvalidCursorError
-from .feed import CursorExpiredError, Feed, FeedOverflowWarning
+from .backends.base import scan_keys
+from .errors import ConfigError, CursorExpiredError, FeedOverflowWarning, InvalidCursorError
+from .feed import Feed
 from .timelines import Change, Timeline
 
 __all__ = ["SECOND", "SKEW", "T0", "Clock", "Connect", "Env", "FeedScenarios", "drain", "until"]
@@ -300,7 +301,7 @@ class FeedScenarios:
         most = 0
         for i in range(40):
             tl.add(f"k{i}", 1, 1)
-            for feed_key in feed.connection.keys(env.feed_bucket):
+            for feed_key in scan_keys(feed.connection, env.feed_bucket, "this scenario"):
                 siblings = feed.connection.fetch(env.feed_bucket, feed_key).siblings
                 most = max(most, len(siblings))
         assert 1 < most <= 4  # fold_at: a fold follows the write that reaches it
