@@ -27,6 +27,7 @@ import pytest
 from timak import _bench as bench
 from timak._bench import cases as bench_cases
 from timak._bench import data, floors, runner
+from timak._bench.activity import ACTIVITY_SCENARIOS
 from timak.cli import main
 from timak.errors import ConfigError, UnavailableError
 from timak.timelines import Timeline
@@ -106,8 +107,8 @@ def test_results_json_shape_and_arithmetic(
         for side in filter(None, (subject, floor, peer)):
             assert 0 < side["p50_ms"] <= side["p99_ms"], entry["name"]
             assert side["samples"] == subject["samples"] >= bench.QUICK.plan.min_samples
-        if entry["scenario"] == "fold" or maybe_peer is None:
-            assert peer is None  # Redis has no fold (or is not here)
+        if entry["scenario"] in ("fold", *ACTIVITY_SCENARIOS) or maybe_peer is None:
+            assert peer is None  # Redis has no fold or feeds (or is not here)
         else:
             assert peer is not None and peer["name"].startswith("redis ")
             assert entry["vs_peer"] == pytest.approx(subject["p50_ms"] / peer["p50_ms"])

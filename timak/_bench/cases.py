@@ -19,7 +19,9 @@ scenario            subject (timak)                  floor                      
                                                      the fold writes
 ==================  ===============================  ==========================  ==================
 
-"Plain decode" is ``floors.plain_decode``. The steady state of ``fanout``:
+The activity-feed scenarios (``follow``, ``unfollow``, ``aggregated``,
+``notification``) are in ``timak._bench.activity``. "Plain decode" is
+``floors.plain_decode``. The steady state of ``fanout``:
 every key starts full, and key ``i`` has first had ``i % cycle`` blind
 writes (``cycle``: the writes between two folds of a key, ``fold_at - 1`` or
 ``fold_at``), so each post folds ``1 / cycle`` of the keys, as a stream of
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from ..backends import Backend
 from ..timelines import FOLD_AT, Timeline
 from . import data
+from .activity import ACTIVITY_SCENARIOS, prepared_sides
 from .data import BUCKET, Items
 from .floors import plain_decode_all
 from .harness import Op, Target
@@ -45,7 +48,7 @@ from .redis_peer import RedisPeer
 __all__ = ["SCENARIOS", "Case", "Prepared", "Sizes", "cases"]
 
 #: Every scenario, in the order they run.
-SCENARIOS = ("fanout", "add", "newest", "fold")
+SCENARIOS = ("fanout", "add", "newest", "fold", *ACTIVITY_SCENARIOS)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def _targets(backend: str, floor: float | None, peer: float | None) -> tuple[Tar
 def cases(backends: Mapping[str, Backend], sizes: Sizes) -> list[Case]:
     made = [
         case
-        for make in (_fanout, _add, _newest, _fold)
+        for make in (_fanout, _add, _newest, _fold, _activity)
         for label, backend in backends.items()
         for case in make(label, backend, sizes)
     ]
@@ -277,6 +280,20 @@ def _fold(label: str, backend: Backend, sizes: Sizes) -> list[Case]:
     target = (Target("floor", 2.0),) if label == "cassandra" else ()
     return [Case("fold", label, {"items": items, "siblings": pending + 1}, "folds", 1,
                  "fetch+store", target, prepare)]
+
+
+def _activity(label: str, backend: Backend, sizes: Sizes) -> list[Case]:
+    """The activity-feed scenarios (``timak._bench.activity``), no peer."""
+
+    def prepare(scenario: str, peer: RedisPeer | None) -> Prepared:
+        subject, floor, cleanup = prepared_sides(scenario, backend, sizes.items)
+        return Prepared(subject, floor, None, cleanup)
+
+    return [
+        Case(scenario, label, {"items": sizes.items}, "calls", 1, "fetch+plain decode",
+             (), functools.partial(prepare, scenario))
+        for scenario in ACTIVITY_SCENARIOS
+    ]
 
 
 def _cleanup(backend: Backend, keys: Sequence[str], peer: RedisPeer | None) -> None:
