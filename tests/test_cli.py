@@ -80,6 +80,29 @@ def test_help_lists_the_commands_and_exit_codes() -> None:
         assert re.search(rf"^\s+{code}\s+\w", result.stdout, re.MULTILINE), code
 
 
+def test_starting_the_cli_loads_neither_the_benchmark_nor_the_checker() -> None:
+    """Every command pays for what the parser imports: the benchmark engine
+    and the history checker load only when their command runs."""
+    code = (
+        "import sys; from timak.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('timak._bench.', 'timak._check'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "['timak._bench.names']"
+
+
+def test_the_benchmark_package_resolves_every_name_it_exports() -> None:
+    from timak import _bench
+
+    # Loaded lazily: each exported name must map to a module that defines it.
+    assert sorted(_bench._WHERE) == _bench.__all__
+    for name in _bench.__all__:
+        getattr(_bench, name)
+    with pytest.raises(AttributeError):
+        _bench.no_such_name  # noqa: B018
+
+
 def test_every_command_has_help_for_every_option_and_no_markup() -> None:
     for path, parser in leaf_parsers(build_parser()):
         text = parser.format_help()

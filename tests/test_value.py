@@ -156,7 +156,7 @@ def exact(value: TimelineValue) -> list[tuple[Any, ...]]:
     return [(r.id, r.deleted, r.arrived, r.tiebreak()) for r in value.newest_first()]
 
 
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 @given(
     st.lists(
         st.tuples(st.sampled_from(["a", "b"]), st.sampled_from([1, 1.0, 0, 0.0, -0.0]),
@@ -190,7 +190,7 @@ def value_at(history: list[Record], capacity: int | None) -> TimelineValue:
     return merge([value_of(history, capacity)], capacity)  # states it even when empty
 
 
-@settings(max_examples=1500)
+@settings(max_examples=examples(1500))
 @given(histories, histories, histories, capacities, capacities, capacities)
 def test_capacity_join_is_a_lattice(
     h1: list[Record], h2: list[Record], h3: list[Record],
@@ -206,7 +206,7 @@ def test_capacity_join_is_a_lattice(
     assert left.capacity == min(k for k in (k1, k2, k3, 7) if k is not None)
 
 
-@settings(max_examples=1500)
+@settings(max_examples=examples(1500))
 @given(histories, st.data())
 def test_any_split_at_several_capacities_merges_to_the_oracle_at_the_smallest(
     history: list[Record], draw: st.DataObject
@@ -250,7 +250,7 @@ def big_and_small(draw: st.DrawFn) -> tuple[list[Record], list[list[Record]], in
     return base, small, draw(st.integers(60, 220))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400))
 @given(big_and_small(), st.sampled_from([(96, 48), (4, 3), (0, 1)]))
 def test_merging_encoded_values_equals_the_oracle(
     case: tuple[list[Record], list[list[Record]], int], layout: tuple[int, int]
@@ -272,7 +272,7 @@ def test_merging_encoded_values_equals_the_oracle(
     assert again == merged and again.newest_first() == merged.newest_first()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(big_and_small(), st.sampled_from([(96, 48), (4, 3), (10, 2)]), st.data())
 def test_siblings_written_from_one_value_merge_to_the_oracle(
     case: tuple[list[Record], list[list[Record]], int], layout: tuple[int, int],

@@ -7,7 +7,8 @@ redis-server the run starts itself), interleaved in one run, and reports
 medians, p99 and the ratios ``subject / floor`` and ``subject / peer``.
 docs/benchmarks.md has the method, the figures and what they mean.
 
-Modules: ``harness`` (timing, results), ``data`` (items and stored bytes,
+Modules: ``names`` (backends and scenarios, light: the CLI's parser reads
+them on every start), ``harness`` (timing, results), ``data`` (items and stored bytes,
 made through ``Timeline``), ``floors`` (plain decode), ``redis_peer`` (the
 peer and its server), ``cases`` (the scenarios), ``runner`` (modes, stores,
 byte figures, JSON).
@@ -15,24 +16,28 @@ byte figures, JSON).
 
 from __future__ import annotations
 
-from .cases import SCENARIOS, Sizes
-from .data import BUCKET
-from .harness import MIN_SAMPLES, Op, Plan, Result, Samples, Side, Target, measure
-from .redis_peer import RedisPeer, running_redis
-from .runner import (
-    BACKENDS,
-    BYTES_TARGET,
-    FULL,
-    QUICK,
-    Bytes,
-    Mode,
-    environment,
-    iter_results,
-    measure_bytes,
-    open_backends,
-    results_json,
-    run_case,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cases import Sizes
+    from .data import BUCKET
+    from .harness import MIN_SAMPLES, Op, Plan, Result, Samples, Side, Target, measure
+    from .names import BACKENDS, SCENARIOS
+    from .redis_peer import RedisPeer, running_redis
+    from .runner import (
+        BYTES_TARGET,
+        FULL,
+        QUICK,
+        Bytes,
+        Mode,
+        environment,
+        iter_results,
+        measure_bytes,
+        open_backends,
+        results_json,
+        run_case,
+    )
 
 __all__ = [
     "BACKENDS",
@@ -61,3 +66,41 @@ __all__ = [
     "run_case",
     "running_redis",
 ]
+
+# Loaded on first use (PEP 562): the engine imports the whole library and
+# builds its word list, which `timak --help` and every other command should
+# not pay for. Each public name maps to the module that defines it.
+_WHERE = {
+    "BACKENDS": "names",
+    "BUCKET": "data",
+    "BYTES_TARGET": "runner",
+    "Bytes": "runner",
+    "FULL": "runner",
+    "MIN_SAMPLES": "harness",
+    "Mode": "runner",
+    "Op": "harness",
+    "Plan": "harness",
+    "QUICK": "runner",
+    "RedisPeer": "redis_peer",
+    "Result": "harness",
+    "SCENARIOS": "names",
+    "Samples": "harness",
+    "Side": "harness",
+    "Sizes": "cases",
+    "Target": "harness",
+    "environment": "runner",
+    "iter_results": "runner",
+    "measure": "harness",
+    "measure_bytes": "runner",
+    "open_backends": "runner",
+    "results_json": "runner",
+    "run_case": "runner",
+    "running_redis": "redis_peer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

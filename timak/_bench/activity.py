@@ -33,10 +33,10 @@ from ..backends.base import scan_keys
 from ..value import ItemId, Score
 from .floors import plain_decode_all
 from .harness import Op
+from .names import ACTIVITY_SCENARIOS
 
 __all__ = ["ACTIVITY_SCENARIOS", "prepared_sides"]
 
-ACTIVITY_SCENARIOS = ("follow", "unfollow", "aggregated", "notification")
 _T0 = 1_714_564_800_000_000  # 2024-05-01 12:00 UTC, µs
 _MINUTE = 60_000_000
 _COPY = 100

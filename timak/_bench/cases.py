@@ -39,16 +39,14 @@ from dataclasses import dataclass, field
 from ..backends import Backend
 from ..timelines import FOLD_AT, Timeline
 from . import data
-from .activity import ACTIVITY_SCENARIOS, prepared_sides
+from .activity import prepared_sides
 from .data import BUCKET, Items
 from .floors import plain_decode_all
 from .harness import Op, Target
+from .names import ACTIVITY_SCENARIOS, SCENARIOS
 from .redis_peer import RedisPeer
 
 __all__ = ["SCENARIOS", "Case", "Prepared", "Sizes", "cases"]
-
-#: Every scenario, in the order they run.
-SCENARIOS = ("fanout", "add", "newest", "fold", *ACTIVITY_SCENARIOS)
 
 
 @dataclass(frozen=True)

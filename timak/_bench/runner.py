@@ -21,8 +21,9 @@ from ..backends.memory import MemoryBackend
 from ..backends.sqlite import SQLiteBackend
 from ..errors import ConfigError
 from . import data
-from .cases import SCENARIOS, Case, Sizes, cases
+from .cases import Case, Sizes, cases
 from .harness import Plan, Result, Side, measure
+from .names import BACKENDS, SCENARIOS
 from .redis_peer import RedisPeer
 
 __all__ = [
@@ -38,8 +39,6 @@ __all__ = [
     "results_json",
 ]
 
-#: Backends ``open_backends`` knows how to open.
-BACKENDS = ("memory", "sqlite", "cassandra")
 #: ``stored / Redis MEMORY USAGE`` must be at most this (issue 11).
 BYTES_TARGET = 0.35
 

@@ -14,7 +14,6 @@ URL                                                 store
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import os
 import re
 from typing import TypeVar
@@ -133,6 +132,10 @@ ENTRY_POINT_GROUP = "timak.backends"
 def _plugins() -> dict[str, str]:
     """Third-party schemes -> module names, from installed packages' entry
     points. Built-in schemes cannot be taken over: ``SCHEMES`` is looked up first."""
+    # Imported here: scanning installed distributions is only needed for a
+    # scheme that is not built in, and the import alone costs every start.
+    import importlib.metadata
+
     found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     return {ep.name: ep.value for ep in found if ep.name not in SCHEMES}
 

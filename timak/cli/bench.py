@@ -20,7 +20,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .. import _bench as bench
+from .. import _bench as bench  # lazy: names load the engine on first use
+from .._bench.names import BACKENDS, SCENARIOS
 from ..errors import UnavailableError
 from . import store_url
 
@@ -51,8 +52,8 @@ def register(commands: Any) -> None:
         "unless --fail-on-miss.",
     )
     parser.add_argument(
-        "--backend", action="extend", nargs="+", choices=bench.BACKENDS, metavar="NAME",
-        help=f"backends to run on ({', '.join(bench.BACKENDS)}); may be repeated",
+        "--backend", action="extend", nargs="+", choices=BACKENDS, metavar="NAME",
+        help=f"backends to run on ({', '.join(BACKENDS)}); may be repeated",
     )
     # SUPPRESS: a subcommand default would overwrite a `timak --url X bench`.
     parser.add_argument("--url", default=argparse.SUPPRESS,
@@ -62,8 +63,8 @@ def register(commands: Any) -> None:
                         "not comparable with a full run)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument(
-        "--only", action="extend", nargs="+", choices=bench.SCENARIOS, metavar="NAME",
-        help=f"run only these scenarios ({', '.join(bench.SCENARIOS)})",
+        "--only", action="extend", nargs="+", choices=SCENARIOS, metavar="NAME",
+        help=f"run only these scenarios ({', '.join(SCENARIOS)})",
     )
     parser.add_argument("--no-peer", action="store_true",
                         help="do not start redis-server (no Redis column)")
@@ -91,7 +92,7 @@ def _backends(args: argparse.Namespace, url: str | None) -> list[str]:
         return list(dict.fromkeys(args.backend))
     names = ["memory", "sqlite"]
     scheme = url.split("://", 1)[0] if url else None
-    if scheme in bench.BACKENDS and scheme not in names:
+    if scheme in BACKENDS and scheme not in names:
         names.append(scheme)
     return names
 

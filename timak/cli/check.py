@@ -30,12 +30,14 @@ import sys
 import tempfile
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._check import CheckConfig, CheckReport, check
 from ..backends import connect
 from ..errors import ConfigError
 from . import store_url, url_given
+
+if TYPE_CHECKING:
+    from .._check import CheckReport
 
 __all__ = ["register"]
 
@@ -146,6 +148,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace, url: str) -> CheckReport:
+    # Imported here: `timak --help` and every other command start faster
+    # without the checker (and multiprocessing) loaded.
+    from .._check import CheckConfig, CheckReport, check
+
     seeds = random.Random(args.seed)
     ends = None if args.soak is None else time.monotonic() + args.soak
     total = CheckReport()
