@@ -12,6 +12,12 @@ Hypothesis profiles (``HYPOTHESIS_PROFILE``, or ``--hypothesis-profile``):
     The main CI run (``scripts/test`` selects it): every property test's
     full example count, as written in its module.
 
+Slow tests (``@pytest.mark.slow``: they run whole programs or servers for
+seconds, such as the demo, the benchmark with its redis-server, ``watch``,
+crash checks) are skipped, saying so, unless ``TIMAK_SLOW=1`` (set by
+``scripts/test``, so CI runs them) or ``-m`` names them. With ``TIMAK_SLOW=1``
+the CLI tests also run every command in a subprocess (see ``test_cli.run``).
+
 No profile has a deadline. Property tests that need more than hypothesis' default 100 examples write
 ``@settings(max_examples=examples(3000))``: ``examples`` scales that by the
 profile's ``max_examples`` (100 under ``ci``).
@@ -21,6 +27,7 @@ import contextlib
 import os
 import warnings
 
+import pytest
 from hypothesis import settings
 
 # A failing hypothesis test imports libcst (to suggest a patch), which emits a
@@ -37,3 +44,12 @@ settings.register_profile("ci", max_examples=100, deadline=None)
 settings.register_profile("mid", max_examples=25, deadline=None)
 settings.register_profile("dev", max_examples=5, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "dev")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("TIMAK_SLOW") == "1" or "slow" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: TIMAK_SLOW=1 (or scripts/test) runs it")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)

@@ -86,6 +86,7 @@ def results(maybe_peer: bench.RedisPeer | None) -> Iterator[list[bench.Result]]:
 # -- what a run produces ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_scenario_runs_on_every_backend(results: list[bench.Result]) -> None:
     seen = {(r.scenario, r.backend) for r in results}
     assert seen == {(s, b) for s in bench.SCENARIOS for b in ("memory", "sqlite")}
@@ -95,6 +96,7 @@ def test_every_scenario_runs_on_every_backend(results: list[bench.Result]) -> No
     assert {r.units for r in fanout} == {bench.QUICK.sizes.fanout_keys}
 
 
+@pytest.mark.slow
 def test_results_json_shape_and_arithmetic(
     results: list[bench.Result], maybe_peer: bench.RedisPeer | None
 ) -> None:
@@ -124,6 +126,7 @@ def test_results_json_shape_and_arithmetic(
                 assert target["met"] == (ratio <= target["at_most"])
 
 
+@pytest.mark.slow
 def test_floors_are_not_timak_code(peer: bench.RedisPeer) -> None:
     """Trace every call each floor makes: nothing in timak outside the bare
     stores; and the subject, traced the same way, does run Timeline."""
@@ -237,6 +240,7 @@ def test_repeated_reads_and_folds_use_a_fresh_timeline_each_time(
                 prepared.cleanup()
 
 
+@pytest.mark.slow
 def test_cases_leave_no_keys_behind(peer: bench.RedisPeer) -> None:
     with bench.open_backends(["memory"]) as backends:
         list(bench.iter_results(backends, bench.QUICK, peer=peer, only=["fanout", "newest"]))
@@ -252,6 +256,7 @@ def test_unknown_scenario_is_a_config_error() -> None:
 # -- the Redis peer ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_redis_peer_is_started_and_stopped() -> None:
     _redis_or_skip()
     with bench.running_redis() as peer:
@@ -269,6 +274,7 @@ def test_redis_peer_is_started_and_stopped() -> None:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
+@pytest.mark.slow
 def test_redis_peer_is_stopped_when_the_run_fails() -> None:
     _redis_or_skip()
     with pytest.raises(KeyboardInterrupt), bench.running_redis() as peer:
@@ -288,6 +294,7 @@ def test_a_missing_redis_server_skips_the_peer_in_one_line(tmp_path: Path) -> No
     assert "redis-server not found" in environment["peer_skipped"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
                          ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_an_interrupted_run_stops_its_redis_server(tmp_path: Path, signum: int) -> None:
@@ -411,6 +418,7 @@ def test_cli_help_names_every_option() -> None:
     assert "MISSED" in done.stdout  # the help says a miss still exits 0
 
 
+@pytest.mark.slow
 def test_cli_quick_json_has_results_bytes_and_environment(tmp_path: Path) -> None:
     _redis_or_skip()
     out = tmp_path / "quick.json"
@@ -452,6 +460,7 @@ def test_a_store_failing_mid_run_keeps_what_was_measured(
 # -- benchmarks/plot.py -----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_plot_turns_json_into_png(tmp_path: Path, results: list[bench.Result]) -> None:
     pytest.importorskip("matplotlib", reason="pip install matplotlib (the dev extra) to run")
     source = tmp_path / "results.json"
@@ -465,6 +474,7 @@ def test_plot_turns_json_into_png(tmp_path: Path, results: list[bench.Result]) -
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_markdown_table_has_a_row_per_result(tmp_path: Path, results: list[bench.Result]) -> None:
     source = tmp_path / "results.json"
     source.write_text(json.dumps(bench.results_json(results)))
@@ -479,6 +489,7 @@ def test_markdown_table_has_a_row_per_result(tmp_path: Path, results: list[bench
         assert any(row.startswith(f"| {result.name} | {result.backend} |") for row in rows)
 
 
+@pytest.mark.slow
 def test_compare_table_has_a_column_per_run(tmp_path: Path, results: list[bench.Result]) -> None:
     files = []
     for run in ("one", "two"):

@@ -47,6 +47,7 @@ def _show(report: CheckReport) -> str:
     return "\n".join([report.summary(), report.details(), *map(str, report.anomalies[:20])])
 
 
+@pytest.mark.slow
 def test_concurrent_blind_and_rmw_writers_lose_nothing(tmp_path: Path) -> None:
     report = check(CheckConfig(
         url=f"sqlite:///{tmp_path}/check.db", workers=4, ops=300, keys=5, seed=11,
@@ -63,6 +64,7 @@ def test_concurrent_blind_and_rmw_writers_lose_nothing(tmp_path: Path) -> None:
     assert report.siblings_left == 0
 
 
+@pytest.mark.slow
 def test_sigkilled_workers_lose_nothing_and_corrupt_nothing(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
     report = check(CheckConfig(
@@ -329,7 +331,7 @@ def test_cli_check_exits_1_when_the_checker_finds_something(
             Anomaly("lost", "hot:0", 3, "acked add at 7 is missing")
         ])
 
-    monkeypatch.setattr("timak.cli.check.check", broken_check)
+    monkeypatch.setattr("timak._check.check", broken_check)  # imported when the command runs
     code = main(["--url", f"sqlite:///{tmp_path}/x.db", "check"])
     out = capsys.readouterr().out
     assert code == 1

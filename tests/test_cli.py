@@ -1,10 +1,17 @@
-"""The command line, run as a user runs it: ``python -m timak ...`` in a
-subprocess, checking exit codes, output shape and messages."""
+"""The command line, run as a user runs it, checking exit codes, output
+shape and messages.
+
+``run`` starts ``python -m timak ...`` in a subprocess when ``TIMAK_SLOW=1``
+(``scripts/test``, so in CI) and for the commands that start processes of
+their own; otherwise (the default, fast loop) it calls ``timak.cli.main`` in
+this process with the same arguments, environment, stdin and working
+directory, and returns the same exit code and output."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import queue
@@ -23,9 +30,15 @@ from timak import Timeline
 from timak.backends import connect
 from timak.cli import build_parser, main
 
+#: Commands that start processes (or redirect file descriptors) of their own:
+#: always run in a subprocess.
+_OWN_PROCESSES = {"demo", "check", "watch", "bench"}
+
 
 def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    if os.environ.get("TIMAK_SLOW") != "1" and not _OWN_PROCESSES.intersection(args):
+        return run_in_process(*args, env=env, stdin=stdin, cwd=cwd)
     return subprocess.run(
         [sys.executable, "-m", "timak", *args],
         capture_output=True,
@@ -35,6 +48,24 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
         cwd=cwd,
         env={**os.environ, **(env or {})},
     )
+
+
+def run_in_process(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
+                   cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``main(args)`` here, as ``run`` would run it in a subprocess."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
+        patch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        if cwd is not None:
+            patch.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse: --help, --version, usage errors
+                code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    return subprocess.CompletedProcess(["timak", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture

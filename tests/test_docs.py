@@ -165,6 +165,7 @@ def _plain_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONUNBUFFERED", "TIMAK_URL")}
 
 
+@pytest.mark.slow
 def test_readme_console_sessions_run_as_written(tmp_path: Path) -> None:
     """Each ``$ command`` of the README's console blocks runs in one bash
     session, in an empty directory; its output must read as the README says
@@ -203,6 +204,7 @@ def _sh_commands() -> list[str]:
 NEEDS_A_SERVER = ("cassandra://", "riak://")
 
 
+@pytest.mark.slow
 def test_readme_sh_commands_parse_and_run_where_they_can(tmp_path: Path) -> None:
     """Every ``timak ...`` line of the README's sh blocks is a valid command
     line; those that need no server run here and succeed (the Cassandra

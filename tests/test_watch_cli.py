@@ -120,6 +120,7 @@ def _fields(lines: list[str]) -> list[tuple[str, ...]]:
     return [tuple(line.split("\t")[1:]) for line in lines]
 
 
+@pytest.mark.slow
 def test_watch_keys_follows_another_writer_process(url: str, watchers: list[Watcher]) -> None:
     watcher = Watcher(url, "news")
     watchers.append(watcher)
@@ -224,6 +225,7 @@ def test_watch_feed_starts_from_now_and_sees_cli_writes(
     assert "change feed" in watcher.errors[0] and "feed=Feed(...)" in " ".join(watcher.errors)
 
 
+@pytest.mark.slow
 def test_watch_retries_until_the_store_can_be_opened(
     tmp_path: Path, watchers: list[Watcher]
 ) -> None:
@@ -239,6 +241,7 @@ def test_watch_retries_until_the_store_can_be_opened(
     assert watcher.interrupt() == 130
 
 
+@pytest.mark.slow
 def test_watch_retries_when_the_store_fails_mid_watch(watchers: list[Watcher]) -> None:
     riak_double = pytest.importorskip("riak_double")
     pytest.importorskip("urllib3")

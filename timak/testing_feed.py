@@ -334,14 +334,14 @@ class FeedScenarios:
     # -- retention -------------------------------------------------------------
 
     def test_prune_and_expired_cursors(self, env: Env) -> None:
-        feed = env.feed(retention_seconds=86_400)
+        feed = env.feed(retention_seconds=86_400, shards=1)  # one shard: fewer keys per step
         old = feed.cursor_at(env.clock.now, bucket=env.bucket)
-        env.writer().add("two-days-ago", 1, 1)
+        env.writer(feed=feed).add("two-days-ago", 1, 1)
         env.clock.advance(2 * 86_400 - 3600)
         recent = feed.cursor_at(env.clock.now - 60, bucket=env.bucket)
-        env.writer().add("an-hour-ago", 1, 1)
+        env.writer(feed=feed).add("an-hour-ago", 1, 1)
         env.clock.advance(3600)
-        env.writer().add("now", 1, 1)
+        env.writer(feed=feed).add("now", 1, 1)
         assert feed.prune() == 1
         with pytest.raises(CursorExpiredError) as raised:
             feed.poll(old, bucket=env.bucket)
