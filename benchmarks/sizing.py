@@ -6,7 +6,7 @@ Without a server (always):
     python benchmarks/sizing.py
 
   value   bytes of a stored 1,000-item timeline, and per item, for three item
-          shapes, with the value format of this checkout (timak.encoding)
+          shapes, with the value format of this checkout (timak._encoding)
 
 With a Cassandra (a dedicated keyspace; the script writes a few hundred MB at most):
 
@@ -42,7 +42,8 @@ import time
 import uuid
 from typing import Any
 
-from timak import Timeline, encoding
+from timak import Timeline
+from timak import _encoding as encoding
 from timak.backends import connect, redact_url
 from timak.timelines import FOLD_AT
 

@@ -6,7 +6,7 @@
 
 Targets, chosen by the first input byte:
 
-0. ``timak.encoding.decode`` on the raw input;
+0. ``timak._encoding.decode`` on the raw input;
 1. ``decode`` on ``TK\\x01`` + input (straight to the msgpack layer);
 2. ``decode`` on ``TK\\x02`` + zlib(input) (through the zlib layer);
 3. the Riak backend's multipart parser on the input (if it is installed).
@@ -27,7 +27,7 @@ import atheris
 
 with atheris.instrument_imports():
     from timak import merge
-    from timak.encoding import decode, encode
+    from timak._encoding import decode, encode
     from timak.errors import CorruptValueError, TimakError
 
     try:

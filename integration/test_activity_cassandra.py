@@ -1,4 +1,4 @@
-"""The activity feed scenarios of ``tests/test_activity.py`` on a real Cassandra.
+"""The activity feed scenarios (``timak.testing_activity``) on a real Cassandra.
 
 The server comes from the ``cassandra_url`` session fixture in
 ``integration/conftest.py``. Every scenario uses fresh buckets (a real store
@@ -19,6 +19,7 @@ from types import ModuleType
 import pytest
 
 from timak.backends import Backend, connect
+from timak.testing_activity import ActivityScenarios
 
 pytest.importorskip("cassandra", reason="the Cassandra tests need timak[cassandra]")
 
@@ -35,13 +36,11 @@ def _load(name: str, filename: str) -> ModuleType:
     return module
 
 
-_scenarios = _load("timak_activity_scenarios", "test_activity.py")
 _races = _load("timak_activity_races", "test_activity_races.py")
-ActivityScenarios: type = _scenarios.ActivityScenarios
 
 
 @pytest.mark.cassandra
-class TestCassandraActivity(ActivityScenarios):  # type: ignore[misc, valid-type]
+class TestCassandraActivity(ActivityScenarios):
     @pytest.fixture
     def connect(self, cassandra_url: str) -> Callable[[], Backend]:
         return lambda: connect(cassandra_url)

@@ -42,8 +42,8 @@ from timak._check import (
     read_final,
     run_workers,
 )
+from timak._encoding import decode
 from timak.backends import connect
-from timak.encoding import decode
 
 pytest.importorskip("cassandra")
 from timak.backends import cassandra as cb

@@ -17,7 +17,7 @@ import pytest
 
 from timak import Timeline
 from timak._check import CheckConfig, CheckReport, check
-from timak.encoding import decode
+from timak._encoding import decode
 
 pytest.importorskip("cassandra")
 

@@ -235,6 +235,7 @@ def test_keys_reads_a_stream_of_many_chunks(riak: RiakTestDouble, backend: RiakB
     assert len(riak.recorded("HEAD")) == 7
 
 
+@pytest.mark.slow
 def test_abandoning_a_key_listing_midstream_leaves_the_backend_usable(
     riak: RiakTestDouble, open_backend: RiakFactory
 ) -> None:
@@ -504,6 +505,7 @@ def test_reads_are_retried_after_a_503_until_retries_run_out(
     assert len(riak.recorded("GET", "/keys/k")) == 5
 
 
+@pytest.mark.slow
 def test_a_slow_write_times_out_once_and_may_still_land(
     riak: RiakTestDouble, open_backend: RiakFactory
 ) -> None:
@@ -521,6 +523,7 @@ def test_a_slow_write_times_out_once_and_may_still_land(
     assert riak.sibling_count("timak", "b", "k") == 1  # "may or may not have been applied"
 
 
+@pytest.mark.slow
 def test_a_slow_read_is_retried_then_times_out(
     riak: RiakTestDouble, open_backend: RiakFactory
 ) -> None:
@@ -1000,6 +1003,7 @@ def test_backend_across_tombstone_reaping(riak: RiakTestDouble, backend: RiakBac
     assert tl.get("k") == [2]
 
 
+@pytest.mark.slow
 def test_key_streams_come_in_uneven_batches_and_end_with_empty_ones(
     riak: RiakTestDouble, backend: RiakBackend
 ) -> None:

@@ -31,9 +31,9 @@ from timak._check import (
     load_history,
     read_final,
 )
+from timak._encoding import decode, encode
 from timak.backends.sqlite import SQLiteBackend
 from timak.cli import main
-from timak.encoding import decode, encode
 from timak.value import TimelineValue, order_key
 
 KEYS = [f"hot:{i}" for i in range(5)]
@@ -311,6 +311,7 @@ SUMMARY = re.compile(
 )
 
 
+@pytest.mark.slow
 def test_cli_check_passes_and_prints_the_summary(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

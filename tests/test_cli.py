@@ -424,6 +424,7 @@ def test_compact_folds_siblings(url: str) -> None:
 # -- check -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_check_without_url_uses_a_temporary_store_and_explains_figures(tmp_path: Path) -> None:
     result = run("check", "--workers", "2", "--ops", "30", env={"TIMAK_URL": ""}, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -440,6 +441,7 @@ def test_check_without_url_uses_a_temporary_store_and_explains_figures(tmp_path:
         assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", legend), f"{name} unexplained"
 
 
+@pytest.mark.slow
 def test_check_on_a_named_store_removes_its_keys(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/named.db"
     result = run("--url", url, "check", "--workers", "2", "--ops", "20")
@@ -452,6 +454,7 @@ def test_check_on_a_named_store_removes_its_keys(tmp_path: Path) -> None:
 # -- demo --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_demo_runs_and_checks() -> None:
     result = run("demo", "--users", "40", "--follows", "8", "--posts", "3", "--writers", "3",
                  env={"TIMAK_URL": ""})
@@ -467,7 +470,7 @@ def test_demo_runs_and_checks() -> None:
 
 def test_demo_progress_counts_every_writer() -> None:
     """Each writer reports its progress as it goes, not only writer 0."""
-    from timak.cli.demo import Network, _writer
+    from timak.cli._demo import Network, _writer
 
     net = Network.make(30, 4, 6, seed=1)
     reports: queue.Queue[int | None] = queue.Queue()
@@ -480,10 +483,11 @@ def test_demo_progress_counts_every_writer() -> None:
     assert len(got) >= len(mine) // 16  # reported along the way
 
 
+@pytest.mark.slow
 def test_demo_check_catches_loss(tmp_path: Path) -> None:
     """The demo's check can fail: a store that silently drops writes to one key."""
     from timak.backends.sqlite import SQLiteBackend
-    from timak.cli.demo import Network, run_demo
+    from timak.cli._demo import Network, run_demo
 
     path = tmp_path / "lossy.db"
     SQLiteBackend(path).close()
@@ -498,9 +502,10 @@ def test_demo_check_catches_loss(tmp_path: Path) -> None:
         assert not run_demo(f"sqlite:///{path}", "demo", net, 2, 50, out=devnull)
 
 
+@pytest.mark.slow
 def test_demo_reports_a_writer_that_dies(tmp_path: Path) -> None:
     """A writer process that crashes makes the demo fail at once, not hang."""
-    from timak.cli.demo import Network, run_demo
+    from timak.cli._demo import Network, run_demo
 
     net = Network.make(6, 2, 1, seed=1)
     with open(os.devnull, "w") as devnull:

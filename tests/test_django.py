@@ -36,6 +36,7 @@ from django.test.utils import override_settings  # noqa: E402
 from django_app.models import Follow, Person, Post  # noqa: E402
 
 from timak import Timeline  # noqa: E402
+from timak._scores import from_datetime  # noqa: E402
 from timak.activity import Activity, Feeds  # noqa: E402
 from timak.backends.memory import MemoryBackend  # noqa: E402
 from timak.contrib.django import (  # noqa: E402
@@ -57,7 +58,6 @@ from timak.errors import (  # noqa: E402
     InvalidDataError,
     UnavailableError,
 )
-from timak.scores import from_datetime  # noqa: E402
 
 WHEN = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
 

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_budget import examples
 
+from timak._encoding import CHUNK_ROWS, COMPRESS_AT, HOT_ROWS, MAGIC, decode, encode
 from timak._records import _UNSET
-from timak.encoding import CHUNK_ROWS, COMPRESS_AT, HOT_ROWS, MAGIC, decode, encode
 from timak.errors import CorruptValueError, InvalidDataError
 from timak.value import Record, TimelineValue, merge
 

@@ -12,14 +12,11 @@ Cassandra in ``integration/test_feed_cassandra.py``.
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from stores import OnMemory, OnRiakDouble, OnSQLite
 
 from timak import Timeline
-from timak.backends import connect
 from timak.backends.memory import MemoryBackend
 from timak.errors import (
     ConfigError,
@@ -28,29 +25,19 @@ from timak.errors import (
     UnavailableError,
 )
 from timak.feed import Feed, FeedOverflowWarning
-from timak.testing_feed import T0, Clock, Connect, FeedScenarios
+from timak.testing_feed import T0, Clock, FeedScenarios
 
 
-class TestMemoryFeed(FeedScenarios):
-    @pytest.fixture
-    def connect(self) -> Connect:
-        name = uuid.uuid4().hex
-        return lambda: connect(f"memory://{name}")
+class TestMemoryFeed(OnMemory, FeedScenarios):
+    pass
 
 
-class TestSQLiteFeed(FeedScenarios):
-    @pytest.fixture
-    def connect(self, tmp_path: Path) -> Connect:
-        return lambda: connect(f"sqlite:///{tmp_path}/feed.db")
+class TestSQLiteFeed(OnSQLite, FeedScenarios):
+    pass
 
 
-class TestRiakDoubleFeed(FeedScenarios):
-    @pytest.fixture
-    def connect(self) -> Iterator[Connect]:
-        double = pytest.importorskip("riak_double", reason="tests/riak_double.py not present")
-        pytest.importorskip("urllib3", reason="the Riak backend needs urllib3 (timak[riak])")
-        with double.RiakTestDouble() as riak:
-            yield lambda: connect(riak.url())
+class TestRiakDoubleFeed(OnRiakDouble, FeedScenarios):
+    pass
 
 
 # -- behaviour that does not depend on the store ---------------------------------

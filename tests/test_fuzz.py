@@ -1,6 +1,6 @@
 """Fuzzing what timak parses from a store: only timak's own errors may come out.
 
-``timak.encoding.decode`` gets random bytes, mutated valid encodings (bit
+``timak._encoding.decode`` gets random bytes, mutated valid encodings (bit
 flips, cuts, splices, insertions) of formats 1, 2 and 3, valid msgpack of the
 wrong shape and zlib bombs: it must return a value or raise
 ``CorruptValueError``, and a value it returns must survive what read repair
@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis_budget import examples
 
 from timak import Record, TimelineValue, merge
-from timak.encoding import COMPRESS_AT, MAGIC, MAX_DECODED_BYTES, decode, encode
+from timak._encoding import COMPRESS_AT, MAGIC, MAX_DECODED_BYTES, decode, encode
 from timak.errors import CorruptValueError, TimakError
 
 FUZZ = settings(max_examples=examples(1500), deadline=None,
@@ -236,6 +236,7 @@ def test_valid_encodings_round_trip(value: TimelineValue) -> None:
         assert decodes_or_corrupt(old) == value  # formats 1 and 2 still decode
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "body",
     [

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import timak.value
-from timak.encoding import MAX_CAPACITY, decode, encode
+from timak._encoding import MAX_CAPACITY, decode, encode
 from timak.value import Record, TimelineValue, merge
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,6 +8,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from timak import Record, Timeline
 
 KEYS = ["hot:0", "hot:1", "hot:2"]
@@ -66,6 +68,7 @@ def oracle(records: list[Record]) -> dict[Any, Record]:
     return {r.id: r for r in ranked[-MAX_ITEMS:]}
 
 
+@pytest.mark.slow
 def test_processes_lose_nothing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/shared.db"
     Timeline(connection=url).close()  # create the schema once, before the race

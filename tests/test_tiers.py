@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis_budget import examples
 from test_value import oracle, records
 
-from timak import Timeline, _folds, encoding
+from timak import Timeline, _folds
+from timak import _encoding as encoding
 from timak.backends import Backend, Fetched, connect
 from timak.backends.memory import MemoryBackend
 from timak.value import Record, TimelineValue
@@ -83,7 +84,7 @@ def test_a_partial_fold_leaves_the_base_untouched() -> None:
 
 
 def test_a_delta_past_delta_rows_brings_a_full_fold() -> None:
-    from timak.timelines import DELTA_ROWS
+    from timak._folds import DELTA_ROWS
 
     backend = MemoryBackend()
     tl = Timeline(connection=backend, max_items=1000, fold_at=16)

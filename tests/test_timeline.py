@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from timak import Timeline
+from timak._encoding import decode
+from timak._folds import DELTA_ROWS
+from timak._scores import from_datetime
 from timak.backends import Backend, connect
 from timak.backends.memory import MemoryBackend
-from timak.encoding import decode
 from timak.errors import (
     ConfigError,
     CorruptValueError,
@@ -23,8 +25,6 @@ from timak.errors import (
     UnavailableError,
     ValueTooLargeError,
 )
-from timak.scores import from_datetime
-from timak.timelines import DELTA_ROWS
 
 Connect = Callable[[], Backend]
 

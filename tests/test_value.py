@@ -255,7 +255,7 @@ def big_and_small(draw: st.DrawFn) -> tuple[list[Record], list[list[Record]], in
 def test_merging_encoded_values_equals_the_oracle(
     case: tuple[list[Record], list[list[Record]], int], layout: tuple[int, int]
 ) -> None:
-    from timak.encoding import decode, encode
+    from timak._encoding import decode, encode
 
     base, small, k = case
     hot_rows, chunk_rows = layout
@@ -281,7 +281,7 @@ def test_siblings_written_from_one_value_merge_to_the_oracle(
     """Concurrent writers that each read one value and wrote it back with
     their own records leave siblings that share chunks: merging them (which
     keeps the shared chunks undecoded) gives the oracle's answer."""
-    from timak.encoding import decode, encode
+    from timak._encoding import decode, encode
 
     base, small, k = case
     hot_rows, chunk_rows = layout

@@ -18,7 +18,7 @@ import pytest
 
 from timak import Timeline
 from timak.backends import connect
-from timak.cli.watch import format_change
+from timak.cli._watch import format_change
 from timak.feed import Feed
 from timak.timelines import Change
 
@@ -143,6 +143,7 @@ def test_watch_keys_follows_another_writer_process(url: str, watchers: list[Watc
     assert watcher.interrupt() == 130
 
 
+@pytest.mark.slow
 def test_watch_all_keys_through_the_feed(url: str, watchers: list[Watcher]) -> None:
     backend = connect(url)
     try:
@@ -172,6 +173,7 @@ def test_watch_all_keys_through_the_feed(url: str, watchers: list[Watcher]) -> N
         backend.close()
 
 
+@pytest.mark.slow
 def test_from_start_prints_the_history_first(url: str, watchers: list[Watcher]) -> None:
     _cli(url, "add", "news", "old", "1")
     watcher = Watcher(url, "news", "--from-start")
@@ -198,6 +200,7 @@ def _pinger(url: str, key: str = "news") -> Callable[[], None]:
     return lambda: _cli(url, "add", key, f"ping{next(pings)}", "1")
 
 
+@pytest.mark.slow
 def test_watch_keys_prints_only_what_arrives_after_it_started(
     url: str, watchers: list[Watcher]
 ) -> None:
@@ -209,6 +212,7 @@ def test_watch_keys_prints_only_what_arrives_after_it_started(
     assert "from now on" in watcher.errors[0]
 
 
+@pytest.mark.slow
 def test_watch_feed_starts_from_now_and_sees_cli_writes(
     url: str, watchers: list[Watcher]
 ) -> None:

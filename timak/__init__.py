@@ -7,7 +7,7 @@
 
 Layers, each importing only the ones before it (``docs/architecture.md``):
 
-1. the value (``timak.value``, ``timak.encoding``, ``timak.scores``) defines
+1. the value (``timak.value``, ``timak._encoding``, ``timak._scores``) defines
    a timeline as a bounded set of records and merges any number of them
    into one, deterministically and without I/O;
 2. ``timak.backends`` stores opaque sibling bytes under keys behind one
@@ -21,6 +21,7 @@ Layers, each importing only the ones before it (``docs/architecture.md``):
 
 from __future__ import annotations
 
+from ._scores import from_datetime, to_datetime
 from ._version import __version__
 from .backends import Backend, Fetched, connect
 from .errors import (
@@ -46,7 +47,6 @@ from .errors import (
     UnknownFeedGroupError,
     ValueTooLargeError,
 )
-from .scores import from_datetime, to_datetime
 from .timelines import Change, Changes, CompactStats, Page, Timeline, TimelineStats
 from .value import Record, TimelineValue, merge
 

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import msgpack
 
+from ._cursors import decode_change_cursor, encode_cursor
+from ._records import order_key
 from ._results import Change, Changes
-from .cursors import decode_change_cursor, encode_cursor
-from .value import Record, order_key
+from .value import Record
 
 if TYPE_CHECKING:
     from .timelines import Timeline

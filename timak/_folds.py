@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, cast
 
-from . import encoding
+from . import _encoding as encoding
 from .backends import Fetched, Narrowing
 from .errors import BackendError, CorruptValueError
 from .value import _SMALL as SMALL_VALUE_ROWS

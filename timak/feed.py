@@ -75,11 +75,13 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import encoding
+from . import _encoding as encoding
+from ._cursors import damaged, decode_cursor, encode_cursor
 from ._folding import FoldPolicy
+from ._options import checked_clock, int_option, number_option
+from ._results import Counters, KeyFeed, now_us
 from .backends import Backend, Fetched, UsesBackend
 from .backends.base import scan_keys
-from .cursors import damaged, decode_cursor, encode_cursor
 from .errors import (
     BackendError,
     ConfigError,
@@ -90,8 +92,6 @@ from .errors import (
     InvalidInputError,
     InvalidKeyError,
 )
-from .options import checked_clock, int_option, number_option
-from .timelines import Counters, KeyFeed, now_us
 from .value import INT64_RANGE, Record, TimelineValue, check_key, merge
 
 __all__ = [

@@ -38,7 +38,17 @@ from .errors import ConfigError, CursorExpiredError, FeedOverflowWarning, Invali
 from .feed import Feed
 from .timelines import Change, Timeline
 
-__all__ = ["SECOND", "SKEW", "T0", "Clock", "Connect", "Env", "FeedScenarios", "drain", "until"]
+__all__ = [
+    "Clock",
+    "Connect",
+    "Env",
+    "FeedScenarios",
+    "SECOND",
+    "SKEW",
+    "T0",
+    "drain",
+    "until",
+]
 
 T0 = 1_700_000_000_000_000  # µs: 2023-11-14
 SECOND = 1_000_000

@@ -29,22 +29,24 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import _changes, _folds, encoding
+from . import _changes, _folds
+from . import _encoding as encoding
+from ._cursors import decode_page_cursor, encode_cursor
 from ._folding import FoldPolicy
-from ._folds import DELTA_ROWS
+from ._options import checked_clock, int_option
+from ._records import order_key
 from ._results import (
     Change,
     Changes,
     CompactStats,
-    Counters,
     KeyFeed,
     Page,
     TimelineStats,
     now_us,
 )
+from ._scores import ScoreLike, to_score, to_scores
 from .backends import MAX_KEY_BYTES, Backend, Fetched, UsesBackend
 from .backends.base import scan_keys
-from .cursors import decode_page_cursor, encode_cursor
 from .errors import (
     BackendError,
     ConfigError,
@@ -53,8 +55,6 @@ from .errors import (
     InvalidScoreError,
     ValueTooLargeError,
 )
-from .options import checked_clock, int_option
-from .scores import ScoreLike, to_score, to_scores
 from .value import (
     ItemId,
     Record,
@@ -63,20 +63,18 @@ from .value import (
     check_id,
     check_key,
     merge,
-    order_key,
 )
 
 __all__ = [
-    "DELTA_ROWS",
     "Change",
     "Changes",
     "CompactStats",
-    "Counters",
-    "KeyFeed",
+    "FOLD_AT",
+    "MAX_ITEM_BYTES",
+    "MAX_VALUE_BYTES",
     "Page",
     "Timeline",
     "TimelineStats",
-    "now_us",
 ]
 
 _log = logging.getLogger("timak")

@@ -78,7 +78,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import msgpack
 
-from ._records import NIL, Chunk, ItemId, Record, Score, order_key
+from ._records import Chunk, ItemId, Record, Score, order_key
 from .errors import (
     InvalidDataError,
     InvalidInputError,
@@ -88,21 +88,13 @@ from .errors import (
 )
 
 __all__ = [
-    "INT64_RANGE",
-    "NIL",
-    "Chunk",
     "ItemId",
     "MAX_ID_BYTES",
     "MAX_KEY_BYTES",
     "Record",
     "Score",
     "TimelineValue",
-    "check_data",
-    "check_id",
-    "check_key",
-    "check_score",
     "merge",
-    "order_key",
 ]
 
 #: Longest string id, in UTF-8 bytes.

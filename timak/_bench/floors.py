@@ -1,7 +1,7 @@
 """Floors that are not timak's code: the cheapest decode of timak's stored
 bytes that a user could write with msgpack and zlib alone.
 
-A floor must not call ``timak.encoding``, ``timak.value`` or ``Timeline``
+A floor must not call ``timak._encoding``, ``timak.value`` or ``Timeline``
 (``tests/test_bench.py`` traces every floor to check): a floor made of
 timak's own decoder would hide the cost of that decoder, which is what the
 earlier benchmark did.

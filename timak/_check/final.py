@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .. import encoding
+from .. import _encoding as encoding
 from ..errors import BackendError, CorruptValueError
 from ..timelines import Timeline
 from ..value import Record

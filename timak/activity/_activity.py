@@ -16,9 +16,9 @@ from typing import Any
 
 import msgpack
 
+from .._results import now_us
+from .._scores import ScoreLike, to_datetime, to_score
 from ..errors import InvalidActivityError, InvalidInputError
-from ..scores import to_datetime, to_score
-from ..timelines import now_us
 from ..value import ItemId, Record, Score, check_data, check_id
 
 __all__ = ["Activity", "Ref", "activity_from_record", "by_verb_object_day"]
@@ -26,8 +26,12 @@ __all__ = ["Activity", "Ref", "activity_from_record", "by_verb_object_day"]
 #: An actor, object or target: an id, as a str or an int.
 Ref = str | int
 
+# The frozen dataclass's own way to set a field (``object`` is a parameter
+# name in ``Activity.__init__``).
+_set_field = object.__setattr__
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Activity:
     """One activity: ``actor`` did ``verb`` to ``object`` (in ``target``) at ``time``.
 
@@ -57,13 +61,32 @@ class Activity:
 
     actor: Ref
     verb: str
-    object: Ref | None = None
-    target: Ref | None = None
-    time: Score = field(default=None)  # type: ignore[assignment]  # None: now
-    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)  # a dict: unhashable
-    id: str = ""
+    object: Ref | None
+    target: Ref | None
+    time: Score  # the score: int µs since the epoch, or a float
+    extra: Mapping[str, Any] = field(hash=False)  # a dict: unhashable
+    id: str
 
-    def __post_init__(self) -> None:
+    # Written out (init=False) so the constructor takes what users pass
+    # (datetimes, ISO strings, numbers, None for now) while the attribute is
+    # typed as what it holds afterwards, the score.
+    def __init__(
+        self,
+        actor: Ref,
+        verb: str,
+        object: Ref | None = None,  # shadows the builtin: the activity-streams name
+        target: Ref | None = None,
+        time: ScoreLike | None = None,
+        extra: Mapping[str, Any] | None = None,
+        id: str = "",
+    ) -> None:
+        for name, value in (("actor", actor), ("verb", verb), ("object", object),
+                            ("target", target), ("time", time),
+                            ("extra", {} if extra is None else extra), ("id", id)):
+            _set_field(self, name, value)
+        self._check()
+
+    def _check(self) -> None:
         _check_ref(self.actor, "actor", required=True)
         if not isinstance(self.verb, str) or not self.verb:
             raise InvalidActivityError(

@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .._records import order_key
 from ..backends import Backend, UsesBackend
 from ..errors import (
     ConfigError,
@@ -52,7 +53,7 @@ from ..errors import (
     UnknownFeedGroupError,
 )
 from ..timelines import Timeline
-from ..value import Record, check_key, order_key
+from ..value import Record, check_key
 from ._activity import Activity, Ref
 from ._groups import FeedGroup, default_groups
 from ._pages import visible_activities

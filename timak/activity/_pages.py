@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..cursors import decode_cursor, encode_cursor
+from .._cursors import decode_cursor, encode_cursor
 from ..errors import InvalidCursorError
 from ..value import Record, Score
 from ._activity import Activity, Ref, activity_from_record

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, parse_qs
 
+from .._options import number_option
 from ..errors import (
     BackendError,
     BackendTimeoutError,
@@ -36,7 +37,6 @@ from ..errors import (
     InvalidInputError,
     UnavailableError,
 )
-from ..options import number_option
 from .base import Backend, Fetched, StoreResult, pick
 
 __all__ = ["SQLiteBackend", "from_url"]

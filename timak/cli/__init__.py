@@ -1,4 +1,5 @@
-"""The ``timak`` command line. Each subcommand lives in its own module here.
+"""The ``timak`` command line. Each subcommand lives in its own private module
+here (``_basic``, ``_demo`` ...); ``main`` is the public face.
 
 A command module defines ``register(commands)``, which adds one or more
 sub-parsers to ``commands`` and sets ``func`` on each: a callable taking the
@@ -25,13 +26,16 @@ from ..backends import DEFAULT_URL, default_url
 from ..errors import BackendTimeoutError, InvalidInputError, TimakError, UnavailableError
 
 __all__ = [
-    "DEFAULT_URL", "EXIT_CODES", "CommandParser", "Parser", "invocation", "main", "store_url",
-    "url_given",
+    "EXIT_CODES",
+    "build_parser",
+    "main",
 ]
 
 
 #: Modules in this package that register subcommands, in ``--help`` order.
-COMMAND_MODULES = ("basic", "demo", "compact", "watch", "cassandra", "riak", "bench", "check")
+COMMAND_MODULES = (
+    "_basic", "_demo", "_compact", "_watch", "_cassandra", "_riak", "_bench", "_check",
+)
 
 #: What each exit status means; printed by ``timak --help``.
 EXIT_CODES = {

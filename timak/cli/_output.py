@@ -1,7 +1,7 @@
 """How the command line shows scores, ids and data. No I/O beyond printing.
 
 Scores carry no type: a datetime is stored as microseconds since the epoch,
-an ``int`` like any other (see ``timak.scores``). So the shell guesses, and
+an ``int`` like any other (see ``timak._scores``). So the shell guesses, and
 says how in ``--scores``:
 
 * ``auto`` (the default): an integer score between 2001-01-01 and
@@ -27,7 +27,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ..scores import to_datetime
+from .._scores import to_datetime
 
 __all__ = [
     "SCORE_MODES", "datetime_text", "dump_json", "iso", "print_table", "score_text", "text",

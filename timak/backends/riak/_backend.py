@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import urllib3
 
+from ..._options import flag_option, int_option, number_option
 from ..._version import __version__
 from ...errors import (
     BackendError,
@@ -28,7 +29,6 @@ from ...errors import (
     LargeObjectWarning,
     ValueTooLargeError,
 )
-from ...options import flag_option, int_option, number_option
 from ..base import Backend, Fetched, StoreResult
 from ._common import (
     _ACCEPT_COUNT,

@@ -51,11 +51,11 @@ from django.core.signals import setting_changed  # type: ignore[import-untyped]
 from django.db import transaction  # type: ignore[import-untyped]
 from django.db.models.signals import post_delete, post_save  # type: ignore[import-untyped]
 
+from ..._options import flag_option, int_option
+from ..._scores import ScoreLike, to_score
 from ...backends import connect, default_url
 from ...errors import ConfigError
 from ...feed import Feed
-from ...options import flag_option, int_option
-from ...scores import ScoreLike, to_score
 from ...timelines import Timeline
 from ...value import ItemId, Score, check_data, check_id, check_key
 

@@ -26,8 +26,8 @@ from typing import Any
 from ..backends import connect, redact_url
 from ..timelines import Timeline
 from . import store_url
+from ._basic import positive_int
 from ._progress import Progress
-from .basic import positive_int
 
 __all__ = ["Network", "register", "run_demo"]
 

@@ -24,8 +24,8 @@ from ..errors import BackendError, ConfigError
 from ..feed import DEFAULT_BUCKET, Feed
 from ..timelines import Change, Timeline
 from . import store_url
+from ._basic import positive_int
 from ._output import SCORE_MODES, data_text, datetime_text, dump_json, iso, score_text, text
-from .basic import positive_int
 
 __all__ = ["format_change", "register"]
 

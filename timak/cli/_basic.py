@@ -24,10 +24,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from .._scores import to_score
 from ..backends import connect
 from ..errors import InvalidDataError, InvalidScoreError, ValueTooLargeError
 from ..feed import DEFAULT_BUCKET, Feed
-from ..scores import to_score
 from ..timelines import MAX_ITEM_BYTES, MAX_VALUE_BYTES, Timeline
 from ..value import Record
 from . import invocation, store_url

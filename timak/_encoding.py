@@ -47,8 +47,9 @@ from typing import Any
 
 import msgpack
 
+from ._records import NIL, Chunk
 from .errors import CorruptValueError
-from .value import INT64_RANGE, MAX_ID_BYTES, NIL, Chunk, Record, TimelineValue
+from .value import INT64_RANGE, MAX_ID_BYTES, Record, TimelineValue
 
 __all__ = [
     "CHUNK_ROWS",

@@ -7,8 +7,8 @@ from typing import Any
 
 from ..timelines import Timeline
 from . import store_url
+from ._basic import positive_int
 from ._progress import Progress
-from .basic import positive_int
 
 __all__ = ["register"]
 
