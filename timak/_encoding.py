@@ -36,6 +36,10 @@ that are not a value this module wrote raise ``CorruptValueError``, and
 nothing else. ``decode(data)`` checks every record and every item's data;
 ``decode(data, lazy=True)`` checks the framing and the ids at once and each
 chunk, and each item's data, when it is first used.
+
+This module is over 400 lines because it is the one place that knows the
+byte layout of all three formats; the encoder and the lazy decoder must
+change together, so they stay in one file.
 """
 
 from __future__ import annotations

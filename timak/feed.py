@@ -64,6 +64,10 @@ The feed reports keys, not changes: ``Timeline.changes`` reads what changed
 in each, so a store must let a read see a write that completed before it
 (quorum reads and writes); with weaker reads a key may be reported before
 its timeline read shows the change.
+
+This module is over 400 lines: a third of it is this contract, and the rest
+is one class whose write, poll and prune paths share the key layout and
+the fold policy; split apart, each half would need the other's internals.
 """
 
 from __future__ import annotations
