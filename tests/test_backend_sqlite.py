@@ -174,3 +174,33 @@ def test_bad_constructor_options_are_config_errors(
         SQLiteBackend(tmp_path / "x.db", **options)
     with pytest.raises(ConfigError):
         SQLiteBackend(5)  # type: ignore[arg-type]
+
+
+def test_a_backend_dropped_in_a_garbage_cycle_closes_its_connections(tmp_path: Path) -> None:
+    """Python 3.13 warns (ResourceWarning) for every sqlite3 connection the
+    garbage collector finalizes unclosed. A backend that is part of a
+    reference cycle (here: with an object that refers back to it) and is
+    dropped without close() must close its connections before that."""
+    import gc
+    import threading
+    import warnings
+
+    class Holder:
+        backend: SQLiteBackend
+
+    def drop_a_cycle(path: Path) -> None:
+        holder = Holder()
+        holder.backend = SQLiteBackend(path)
+        holder.backend.cycle = holder  # type: ignore[attr-defined]
+        holder.backend.store("b", "k", b"v")
+        other = threading.Thread(target=holder.backend.fetch, args=("b", "k"))
+        other.start()
+        other.join()  # a second connection, opened by another thread
+
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n in range(5):
+            drop_a_cycle(tmp_path / f"{n}.db")
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
