@@ -447,7 +447,8 @@ def test_check_on_a_named_store_removes_its_keys(tmp_path: Path) -> None:
     result = run("--url", url, "check", "--workers", "2", "--ops", "20")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"store: {url}\n" in result.stdout
-    with contextlib.closing(sqlite3.connect(tmp_path / "named.db")) as db:  # "with db" alone never closes
+    # "with db" alone commits but never closes the connection.
+    with contextlib.closing(sqlite3.connect(tmp_path / "named.db")) as db:
         assert db.execute("SELECT count(*) FROM siblings").fetchone()[0] == 0
 
 
