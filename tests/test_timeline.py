@@ -475,7 +475,7 @@ def test_folds_on_write_count_only_what_was_stored(narrowing: bool) -> None:
     tl = Timeline(connection=backend, fold_at=4)
     for i in range(3):
         tl.fanout(["k"], i, i)
-    inner.fail_next(UnavailableError("down"), ops=["store"])
+    inner.fail_next(UnavailableError("down"), ops=["store", "replace_many"])
     tl.fanout(["k"], 3, 3)  # reaches fold_at; the fold's store fails
     assert tl.stats.folds == 0 and tl.stats.partial_folds == 0
     assert len(backend.fetch(tl.bucket, "k").siblings) == 4  # nothing lost

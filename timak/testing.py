@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from .backends.base import MAX_KEY_BYTES, Backend, Narrowing, Scanning
+from .backends.base import MAX_KEY_BYTES, Backend, Narrowing, Replacing, Scanning, replace_many
 from .errors import BackendError, InvalidInputError
 
 __all__ = ["BackendConformance", "FOREIGN_CONTEXTS", "HOSTILE_KEYS"]
@@ -250,6 +250,38 @@ class BackendConformance:
         with pytest.raises(InvalidInputError):
             narrowing.narrow(FOREIGN_CONTEXTS[0], [0])
         assert sorted(backend.fetch(bucket, "k").siblings) == [b"a", b"b"]
+
+    def test_replace_many_stores_each_entry_with_its_context(
+        self, backend: Backend, bucket: str
+    ) -> None:
+        """``replace_many`` (the capability, or the loop of ``store`` that
+        stands in for it) is one ``store`` per entry, in order."""
+        backend.store(bucket, "k1", b"a")
+        backend.store(bucket, "k1", b"b")
+        backend.store(bucket, "k2", b"c")
+        first, second = backend.fetch_many(bucket, ["k1", "k2"])
+        backend.store(bucket, "k1", b"later")  # written after the fetch: stays
+        results = replace_many(backend, bucket, [
+            ("k1", b"ab", first.context), ("k2", b"c2", second.context), ("k3", b"new", None),
+        ])
+        assert results == [2, 1, 1] or results == [None, None, None]
+        assert sorted(backend.fetch(bucket, "k1").siblings) == [b"ab", b"later"]
+        assert list(backend.fetch(bucket, "k2").siblings) == [b"c2"]
+        assert list(backend.fetch(bucket, "k3").siblings) == [b"new"]
+        assert replace_many(backend, bucket, []) == []
+
+    def test_replace_many_checks_every_context_before_writing(
+        self, backend: Backend, bucket: str
+    ) -> None:
+        if not isinstance(backend, Replacing):
+            pytest.skip("this backend has no replace_many (an optional capability)")
+        backend.store(bucket, "k1", b"a")
+        fetched = backend.fetch(bucket, "k1")
+        with pytest.raises(InvalidInputError):
+            backend.replace_many(bucket, [("k1", b"x", fetched.context),
+                                          ("k2", b"y", FOREIGN_CONTEXTS[0])])
+        assert list(backend.fetch(bucket, "k1").siblings) == [b"a"]
+        assert list(backend.fetch(bucket, "k2").siblings) == []
 
     @pytest.mark.parametrize("context", FOREIGN_CONTEXTS, ids=lambda c: type(c).__name__)
     def test_foreign_contexts_are_refused(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult
@@ -151,6 +151,18 @@ class MemoryBackend(Backend):
     ) -> list[StoreResult]:
         after = self._enter("store_many")
         counts = [self._store_locked(bucket, k, v, ()) for k, v in entries]
+        self._applied(after)
+        return counts
+
+    def replace_many(
+        self, bucket: str, entries: Sequence[tuple[str, bytes, Any]]
+    ) -> list[StoreResult]:
+        """``store`` with a context for each entry (see
+        ``timak.backends.base.Replacing``); ``fail_next`` names it
+        ``"replace_many"``."""
+        checked = [(key, value, self._ids(context)) for key, value, context in entries]
+        after = self._enter("replace_many")
+        counts = [self._store_locked(bucket, k, v, ids) for k, v, ids in checked]
         self._applied(after)
         return counts
 

@@ -212,6 +212,22 @@ class SQLiteBackend(Backend):
         with self._write() as conn:
             return [_insert(conn, bucket, key, value) for key, value in entries]
 
+    def replace_many(
+        self, bucket: str, entries: Sequence[tuple[str, bytes, Any]]
+    ) -> list[StoreResult]:
+        """``store`` with a context for each entry, in one transaction (see
+        ``timak.backends.base.Replacing``): folds of many keys pay one
+        commit, as blind writes do in ``store_many``."""
+        checked = [(key, value, () if context is None else self._ids(context))
+                   for key, value, context in entries]
+        with self._write() as conn:
+            results: list[StoreResult] = []
+            for key, value, ids in checked:
+                if ids:
+                    _delete_ids(conn, ids)
+                results.append(_insert(conn, bucket, key, value))
+            return results
+
     def delete(self, bucket: str, key: str, context: Any = None) -> None:
         ids = None if context is None else self._ids(context)
         with self._write() as conn:
