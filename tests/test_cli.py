@@ -421,6 +421,16 @@ def test_compact_folds_siblings(url: str) -> None:
     tl.close()
 
 
+def test_compact_with_workers_and_bad_workers(url: str) -> None:
+    with Timeline(connection=url, fold_at=100) as tl:
+        for i in range(3):
+            tl.fanout([f"k{n}" for n in range(9)], i, i)
+    assert run("--url", url, "compact", "--workers", "0").returncode == 2
+    result = run("--url", url, "compact", "--workers", "4")
+    assert result.returncode == 0, result.stderr
+    assert "keys=9 folded=9 siblings_merged=27 corrupt=0" in result.stdout
+
+
 # -- check -----------------------------------------------------------------
 
 

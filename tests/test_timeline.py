@@ -468,6 +468,48 @@ def test_compact_counts_a_fold_only_when_the_merge_was_stored() -> None:
     assert tl.stats.folds == 0  # compact counts in its own stats
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_compact_with_workers_folds_every_key_once(any_store: Backend, workers: int) -> None:
+    tl = Timeline(connection=any_store, fold_at=100)
+    keys = [f"k{i}" for i in range(23)]
+    for i in range(3):
+        tl.fanout(keys, i, i)
+    tl.fanout(["corrupt"], 1, 1)
+    any_store.store(tl.bucket, "corrupt", b"TK\x03 not a value")
+    seen: list[int] = []
+    stats = tl.compact(keys=[*keys, "corrupt"], progress=seen.append, workers=workers)
+    assert (stats.keys, stats.folded, stats.siblings_merged, stats.corrupt) == (24, 23, 69, 1)
+    assert seen == list(range(1, 25))  # every key swept, corrupt ones too, in order
+    assert all(len(f.siblings) == 1 for f in any_store.fetch_many(tl.bucket, keys))
+    assert len(any_store.fetch(tl.bucket, "corrupt").siblings) == 2  # left alone
+    assert all(tl.get(k) == [2, 1, 0] for k in keys)
+
+
+@pytest.mark.parametrize("workers", [0, -1, True, 1.5, "2"])
+def test_compact_refuses_bad_workers(workers: object) -> None:
+    tl = Timeline(connection=MemoryBackend())
+    tl.fanout(["k"], 1, 1)
+    tl.fanout(["k"], 2, 2)
+    with pytest.raises(ConfigError):
+        tl.compact(workers=workers)  # type: ignore[arg-type]
+    assert len(tl.connection.fetch(tl.bucket, "k").siblings) == 2  # nothing done
+
+
+def test_a_failing_store_stops_a_parallel_compact_with_its_error() -> None:
+    backend = MemoryBackend()
+    tl = Timeline(connection=backend, fold_at=100)
+    keys = [f"k{i}" for i in range(10)]
+    tl.fanout(keys, 1, 1)
+    tl.fanout(keys, 2, 2)
+    backend.fail_next(UnavailableError("down"), ops=["fetch"])
+    with pytest.raises(UnavailableError):
+        tl.compact(workers=4)
+    left = [k for k in keys if len(backend.fetch(tl.bucket, k).siblings) == 2]
+    assert 1 <= len(left) < len(keys)  # the key whose fetch failed, at least
+    assert tl.compact(workers=4).folded == len(left)
+    assert all(len(f.siblings) == 1 for f in backend.fetch_many(tl.bucket, keys))
+
+
 @pytest.mark.parametrize("narrowing", [True, False], ids=["partial", "full"])
 def test_folds_on_write_count_only_what_was_stored(narrowing: bool) -> None:
     backend = MemoryBackend() if narrowing else _CannotNarrow()
