@@ -52,6 +52,7 @@ def blind(tl: Timeline, keys: list[str], value: bytes, arrived: int) -> int:
         fold_many(tl, to_fold, counted=bool(results) and results[0] is not None)
     return len(keys)
 
+
 @dataclass(frozen=True)
 class Fold:
     """A fold decided and encoded, not yet stored: ``data`` replaces the
@@ -82,7 +83,7 @@ def fold_many(tl: Timeline, keys: list[str], *, counted: bool = True) -> None:
         for key, fetched in zip(keys, fetched_all, strict=True)
         if (fold := plan_fold(tl, key, fetched, partial=partial)) is not None
     ]
-    if isinstance(tl.connection, Replacing):
+    if folds and isinstance(tl.connection, Replacing):
         try:
             tl.connection.replace_many(tl.bucket, [(f.key, f.data, f.context) for f in folds])
         except BackendError as exc:
@@ -90,7 +91,7 @@ def fold_many(tl: Timeline, keys: list[str], *, counted: bool = True) -> None:
             return
         stored = folds
     else:
-        stored = [fold for fold in folds if store_fold(tl, fold, counted=True)]
+        stored = [fold for fold in folds if store_fold(tl, fold)]
     for fold in stored:
         _stored(tl, fold)
         if fold.partial and not counted:
@@ -104,13 +105,13 @@ def fold_fetched(tl: Timeline, key: str, fetched: Fetched, *, partial: bool) -> 
     """Fold the siblings of one fetch and store the fold; whether a fold was
     stored (only then is it counted in ``stats.folds``). See ``plan_fold``."""
     fold = plan_fold(tl, key, fetched, partial=partial)
-    if fold is None or not store_fold(tl, fold, counted=False):
+    if fold is None or not store_fold(tl, fold):
         return False
     _stored(tl, fold)
     return True
 
 
-def store_fold(tl: Timeline, fold: Fold, *, counted: bool) -> bool:
+def store_fold(tl: Timeline, fold: Fold) -> bool:
     """Store one fold; a failure is logged and gives ``False``."""
     try:
         tl.connection.store(tl.bucket, fold.key, fold.data, fold.context)
