@@ -178,7 +178,7 @@ def pick(ids: Sequence[_T], indices: Iterable[int]) -> tuple[_T, ...]:
 class Replacing(Protocol):
     """A backend that stores many values with contexts in one call, cheaper
     than a loop of ``store`` (SQLite: one transaction instead of one each).
-    Optional: folds after a fan-out and ``compact`` use it where it exists."""
+    Optional: the folds after a fan-out use it where it exists."""
 
     def replace_many(
         self, bucket: str, entries: Sequence[tuple[str, bytes, Any]]
