@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -126,7 +126,7 @@ def _wait_views(cluster: Cluster, want: dict[int, dict[str, str]], timeout: floa
         time.sleep(1)
 
 
-def _held_by(host: str, bucket: str, keys: list[str]) -> dict[str, list[Record]]:
+def _held_by(host: str, bucket: str, keys: Sequence[str]) -> dict[str, list[Record]]:
     """Each key as ``host`` alone holds it: its rows, read at ONE through a client
     pinned to it (the cluster's snitch serves such a read from the local replica,
     and speculative retry is off), merged here without writing anything back."""
@@ -177,9 +177,11 @@ def _run_side(side: Side, bucket: str, seed: int) -> None:
         side.error = exc
 
 
-def _check(sides: list[Side], bucket: str) -> tuple[CheckReport, dict[str, list[Record]]]:
+def _check(sides: list[Side], bucket: str, keys: Sequence[str] = (*HOT, *COLD)
+           ) -> tuple[CheckReport, dict[str, list[Record]]]:
+    """Read every key after the run at ALL, compare with the oracle, and
+    check that each node holds the same (per host, at ONE)."""
     history = load_history(sorted(p for s in sides for p in s.history.glob("*.jsonl")))
-    keys = HOT + COLD
     final = read_final(_url(HOSTS, "ALL"), bucket, keys, CAPACITY, attempts=30)
     anomalies = [*final.anomalies, *(a for s in sides for a in s.problems or [])]
     anomalies += analyze(history, final.values, CAPACITY, check_reads=False)
@@ -309,17 +311,7 @@ def test_node_stopped_and_restarted_at_consistency_one(
     assert restarted_at >= ops, "the writers stopped before node 3 came back"
     for node in (1, 2, 3):  # hints may not have covered everything; repair does
         three_cassandra.nodetool(node, "repair", "--full", KEYSPACE, timeout=600)
-    history = load_history(sorted(side.history.glob("*.jsonl")))
-    final = read_final(_url(HOSTS, "ALL"), bucket, keys, CAPACITY, attempts=30)
-    anomalies = [*final.anomalies, *(side.problems or []),
-                 *analyze(history, final.values, CAPACITY, check_reads=False)]
-    for host in HOSTS:
-        held = _held_by(host, bucket, keys)
-        anomalies += [Anomaly("nonconverged", k, None, f"{host} holds {held[k]}")
-                      for k in keys if held[k] != final.values[k]]
-    anomalies += [Anomaly("untyped", "-", None, e) for e in history.untyped]
-    report = CheckReport(checked=history.checked, anomalies=anomalies,
-                         outcomes=history.outcomes, kinds=history.kinds, runs=1)
+    report, _ = _check([side], bucket, keys)
     print(f"\nnode 3 down for ops 1-{restarted_at} of {3 * ops}, up again from op "
           f"{back_at}; " + report.summary())
     _assert_clean(report)

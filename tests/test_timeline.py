@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -258,14 +259,19 @@ def test_paging_ascending_and_with_tied_scores(backend: Backend) -> None:
     tl = Timeline(connection=backend, order="asc")
     for item in ("a", "b", "c", "d", "e"):
         tl.add("k", item, 1)  # one score: the id breaks ties
-    seen, cursor = [], None
+    assert every_page(tl, "k", 2) == ["a", "b", "c", "d", "e"]
+
+
+def every_page(tl: Timeline, key: str, limit: int) -> list[Any]:
+    """The items of every page of ``key``, following cursors to the end."""
+    seen: list[Any] = []
+    cursor = None
     while True:
-        page = tl.page("k", limit=2, cursor=cursor)
+        page = tl.page(key, limit=limit, cursor=cursor)
         seen += page.items
         if page.cursor is None:
-            break
+            return seen
         cursor = page.cursor
-    assert seen == ["a", "b", "c", "d", "e"]
 
 
 def test_bad_cursors_are_typed_errors(backend: Backend) -> None:
@@ -560,13 +566,7 @@ def test_a_larger_timeline_read_with_a_smaller_max_items_loses_nothing(backend: 
     assert len(small.get("k")) == 1502
     assert len(backend.fetch("timelines", "k").siblings) == 1
     assert decode(backend.fetch("timelines", "k").siblings[0]).capacity == 5000
-    seen, cursor = [], None
-    while True:
-        page = small.page("k", limit=400, cursor=cursor)
-        seen += page.items
-        if page.cursor is None:
-            break
-        cursor = page.cursor
+    seen = every_page(small, "k", 400)
     assert len(seen) == 1502 and seen[0] == "x"
     before = backend.fetch("timelines", "k").siblings
     for write in (lambda: small.add("k", "new", 10**6), lambda: small.delete("k", 5, 5)):
