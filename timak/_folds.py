@@ -112,7 +112,8 @@ def fold_fetched(tl: Timeline, key: str, fetched: Fetched, *, partial: bool) -> 
 
 
 def store_fold(tl: Timeline, fold: Fold) -> bool:
-    """Store one fold; a failure is logged and gives ``False``."""
+    """Store one fold (a read repair is a full fold too); a failure is
+    logged and gives ``False``: the siblings it would replace stay."""
     try:
         tl.connection.store(tl.bucket, fold.key, fold.data, fold.context)
     except BackendError as exc:

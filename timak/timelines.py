@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
-import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -49,7 +48,6 @@ from ._scores import ScoreLike, to_score, to_scores
 from .backends import MAX_KEY_BYTES, Backend, Fetched, UsesBackend
 from .backends.base import scan_keys
 from .errors import (
-    BackendError,
     ConfigError,
     CorruptValueError,
     InvalidKeyError,
@@ -78,7 +76,6 @@ __all__ = [
     "TimelineStats",
 ]
 
-_log = logging.getLogger("timak")
 
 #: Default largest encoded value: Riak is at its best under 1 MB.
 MAX_VALUE_BYTES = 1024 * 1024
@@ -586,15 +583,13 @@ class Timeline(UsesBackend):
                 self._small[data] = value
 
     def _repair(self, key: str, merged: TimelineValue, fetched: Fetched) -> bool:
-        data = encoding.encode(merged)
-        try:
-            self.connection.store(self.bucket, key, data, fetched.context)
-        except BackendError as exc:
-            # The read itself succeeded; a failed repair loses nothing (the
-            # siblings are still there) and the next read tries again.
-            _log.warning("read repair of %r failed: %s", key, exc)
+        # The read itself succeeded; a failed repair loses nothing (the
+        # siblings are still there), is logged, and the next read tries again.
+        fold = _folds.Fold(key, encoding.encode(merged), fetched.context,
+                           len(fetched.siblings), partial=False)
+        if not _folds.store_fold(self, fold):
             return False
-        self.stats.add(repairs=1, siblings_merged=len(fetched.siblings))
+        self.stats.add(repairs=1, siblings_merged=fold.merged)
         return True
 
     def _write(self, key: str, record: Record, raw: bool) -> list[Any]:
