@@ -13,7 +13,7 @@ import pytest
 
 from timak import Timeline
 from timak._encoding import decode
-from timak._folds import DELTA_ROWS
+from timak._engine import DELTA_ROWS
 from timak._scores import from_datetime
 from timak.backends import Backend, connect
 from timak.backends.memory import MemoryBackend

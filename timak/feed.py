@@ -81,22 +81,20 @@ from dataclasses import dataclass
 
 from . import _encoding as encoding
 from ._cursors import damaged, decode_cursor, encode_cursor
-from ._folding import FoldPolicy
+from ._engine import Engine
 from ._options import checked_clock, int_option, number_option
 from ._results import Counters, KeyFeed, now_us
-from .backends import Backend, Fetched, UsesBackend
+from .backends import Backend, UsesBackend
 from .backends.base import scan_keys
 from .errors import (
-    BackendError,
     ConfigError,
-    CorruptValueError,
     CursorExpiredError,
     FeedOverflowWarning,
     InvalidCursorError,
     InvalidInputError,
     InvalidKeyError,
 )
-from .value import INT64_RANGE, Record, TimelineValue, check_key, merge
+from .value import INT64_RANGE, Record, TimelineValue, check_key
 
 __all__ = [
     "CursorExpiredError",
@@ -187,8 +185,13 @@ class Feed(UsesBackend, KeyFeed):
         self._clock = checked_clock(clock)
         self._use_backend(connection)
         self.stats = FeedStats()
-        # Only the current periods' keys take writes, so few keys are counted.
-        self._folds = FoldPolicy(self.fold_at, max_keys=_COUNTED_KEYS)
+        # The feed's values are timelines like any other: the engine reads,
+        # merges and folds them. Only the current periods' keys take
+        # writes, so few keys are counted for folding.
+        self._engine = Engine(self.connection, self.bucket, capacity=self.capacity,
+                              fold_at=self.fold_at, max_counted_keys=_COUNTED_KEYS,
+                              partial_folds=False)
+        self._marks = Engine(self.connection, self.bucket, capacity=1, fold_at=self.fold_at)
 
     # -- writing ----------------------------------------------------------
 
@@ -224,29 +227,14 @@ class Feed(UsesBackend, KeyFeed):
                 )
             value = TimelineValue.of(records, self.capacity)
             entries.append((self._key(bucket, period, shard), encoding.encode(value)))
-        results = self.connection.store_many(self.bucket, entries)
-        self.stats.add(written=len(keys))
-        for (feed_key, _), count in zip(entries, results, strict=True):
-            if self._folds.due(feed_key, count):
-                try:
-                    self._fold(feed_key)
-                except BackendError as exc:
-                    # The writes are stored (and so is the timeline write
-                    # that called us); folding is housekeeping that the next
-                    # write past fold_at tries again, so it must not fail them.
-                    self.stats.add(fold_errors=1)
-                    _log.warning("folding feed key %r failed: %s", feed_key, exc)
-
-    def _fold(self, feed_key: str) -> None:
-        fetched = self.connection.fetch(self.bucket, feed_key)
-        if len(fetched.siblings) < 2:
-            return
-        try:
-            value = self._merged(feed_key, fetched)
-        except CorruptValueError:
-            return  # leave the bytes for inspection; polls will report them
-        self.connection.store(self.bucket, feed_key, encoding.encode(value), fetched.context)
-        self.stats.add(folds=1)
+        engine = self._engine.stats
+        folds, errors = engine.folds, engine.fold_errors
+        # Folding is housekeeping: the writes (and the timeline write that
+        # called us) are stored first, and a failed fold is logged and
+        # counted, never raised; the next write past fold_at tries again.
+        self._engine.blind_many(entries, arrived)
+        self.stats.add(written=len(keys), folds=engine.folds - folds,
+                       fold_errors=engine.fold_errors - errors)
 
     # -- reading ----------------------------------------------------------
 
@@ -336,7 +324,7 @@ class Feed(UsesBackend, KeyFeed):
         ):
             if not fetched.siblings:
                 continue
-            value = self._merged(feed_key, fetched)
+            value = self._engine.joined(feed_key, fetched)
             if len(value) >= self.capacity and min(r.score for r in value.values()) > floor:
                 self.stats.add(overflows=1)
                 warnings.warn(
@@ -347,14 +335,6 @@ class Feed(UsesBackend, KeyFeed):
                 )
             records.extend(value.values())
         return records
-
-    def _merged(self, feed_key: str, fetched: Fetched) -> TimelineValue:
-        values, corrupt = encoding.decode_siblings(
-            fetched.siblings, f"feed bucket {self.bucket!r}, key {feed_key!r}", key=feed_key
-        )
-        if corrupt:
-            raise corrupt[0]
-        return merge(values, self.capacity)
 
     # -- retention --------------------------------------------------------
 
@@ -392,15 +372,10 @@ class Feed(UsesBackend, KeyFeed):
         return found
 
     def _mark_pruned(self, through: int) -> None:
-        fetched = self.connection.fetch(self.bucket, _PRUNED_KEY)
-        value = merge(
-            [self._merged(_PRUNED_KEY, fetched)], 1, extra=[Record(_PRUNED_ID, through)]
-        )
-        self.connection.store(self.bucket, _PRUNED_KEY, encoding.encode(value), fetched.context)
+        self._marks.write(_PRUNED_KEY, [Record(_PRUNED_ID, through)])
 
     def _pruned_through(self) -> int:
-        fetched = self.connection.fetch(self.bucket, _PRUNED_KEY)
-        record = self._merged(_PRUNED_KEY, fetched).get(_PRUNED_ID)
+        record = self._marks.read(_PRUNED_KEY, repair=False).view.get(_PRUNED_ID)
         return int(record.score) if record is not None else 0
 
     def _check_not_pruned(self, floor: int) -> None:

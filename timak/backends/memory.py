@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import SplitResult
 
 from ..errors import BackendError, ConfigError, InvalidInputError
-from .base import Backend, Fetched, StoreResult, pick
+from .base import Backend, Fetched, MiB, StoreLimits, StoreResult, pick
 
 __all__ = ["MemoryBackend", "from_url"]
 
@@ -53,6 +53,10 @@ _named_lock = threading.Lock()
 
 class MemoryBackend(Backend):
     """A thread-safe dict of siblings. ``MemoryBackend(name)`` shares a store."""
+
+    #: No store limit but memory; 16 MiB keeps one value's decode sane and
+    #: moves to every other store unchanged.
+    limits = StoreLimits(value_bytes=16 * MiB)
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None and not isinstance(name, str):

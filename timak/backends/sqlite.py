@@ -37,7 +37,7 @@ from ..errors import (
     InvalidInputError,
     UnavailableError,
 )
-from .base import Backend, Fetched, StoreResult, pick
+from .base import Backend, Fetched, MiB, StoreLimits, StoreResult, pick
 
 __all__ = ["SQLiteBackend", "from_url"]
 
@@ -83,6 +83,10 @@ def mapped_errors(path: str) -> Iterator[None]:
 
 class SQLiteBackend(Backend):
     """Siblings as rows of one SQLite table. Safe across threads and processes."""
+
+    #: SQLite refuses a blob over SQLITE_MAX_LENGTH (10**9 by default);
+    #: timelines keep to 16 MiB, so that they move to Cassandra or Riak.
+    limits = StoreLimits(value_bytes=16 * MiB, hard_value_bytes=1_000_000_000)
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0,
                  synchronous: str = "normal") -> None:
