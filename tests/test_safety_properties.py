@@ -12,6 +12,7 @@ sequential oracle of ``test_value``:
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -96,10 +97,8 @@ def test_a_damaged_sibling_stays_and_the_rest_reads_like_the_oracle(
             tl.fanout(["k"], arg, score, deleted=op == "delete")
             history.append(Record(arg, score, op == "delete", None, 0))
         else:
-            try:
+            with contextlib.suppress(CorruptValueError):
                 _read(tl, op, "k")
-            except CorruptValueError:
-                pass
         assert bad in store.fetch(bucket, "k").siblings
     assert tl.get("k", skip_corrupt=True) == _expected(history, WRITER_CAPACITY)
 
@@ -117,10 +116,8 @@ def test_feeds_go_on_beside_a_damaged_sibling(name: str, posts: int, fold_at: in
     for i in range(posts):
         feeds.add_activity(Activity("alice", "post", f"p{i}", time=1 + i))
         assert bad in store.fetch(home.bucket, "bob").siblings
-    try:
+    with contextlib.suppress(CorruptValueError):
         feeds.read("home", "bob")
-    except CorruptValueError:
-        pass
     assert bad in store.fetch(home.bucket, "bob").siblings
     kept = [r for r in home.get("bob", raw=True, skip_corrupt=True) if not r.deleted]
     assert len(kept) == min(posts, feeds.group("home").max_items)

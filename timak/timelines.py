@@ -174,10 +174,17 @@ class Timeline(UsesBackend):
         self.bucket = check_key(bucket, "bucket")
         self.order = order
         self._use_backend(connection)
+        store_limits = limits(self.connection)
         self.max_value_bytes = (
-            limits(self.connection).value_bytes if max_value_bytes is None else max_value_bytes
+            store_limits.value_bytes if max_value_bytes is None else max_value_bytes
         )
         try:
+            hard = store_limits.hard_value_bytes
+            if hard is not None and self.max_value_bytes > hard:
+                raise ConfigError(
+                    f"max_value_bytes={self.max_value_bytes} is over what the store accepts "
+                    f"({hard} bytes): values that large would be refused when written"
+                )
             self._check_room()
         except ConfigError:
             self.close()
@@ -555,12 +562,14 @@ class Timeline(UsesBackend):
         most = self.max_value_bytes // size - encoding.CHUNK_ROWS
         hint = f"shrink the item, lower max_items (at most {most} for this item)" if most > 0 \
             else "shrink the item"
+        hard = limits(self.connection).hard_value_bytes
+        store = f" (the store refuses values over {hard})" if hard else ""
         raise ValueTooLargeError(
             f"item {record.id!r:.80} encodes to {size} bytes, over {limit}: "
             f"max_item_bytes is {self.max_item_bytes}, and max_value_bytes is "
             f"{self.max_value_bytes} shared by {slots} slots (capacity + "
             f"{encoding.CHUNK_ROWS}), so that a full timeline always fits; {hint}, or "
-            "raise max_value_bytes (up to the store's limit) / max_item_bytes"
+            f"raise max_item_bytes, or max_value_bytes{store}"
         )
 
     def _read(self, key: str, *, skip_corrupt: bool = False, repair: bool = True) -> Read:

@@ -28,7 +28,7 @@ from .._scores import to_score
 from ..backends import connect
 from ..errors import InvalidDataError, InvalidScoreError, ValueTooLargeError
 from ..feed import DEFAULT_BUCKET, Feed
-from ..timelines import MAX_ITEM_BYTES, MAX_VALUE_BYTES, Timeline
+from ..timelines import MAX_ITEM_BYTES, Timeline
 from ..value import Record
 from . import invocation, store_url
 from ._output import SCORE_MODES, data_text, datetime_text, dump_json, print_table, score_text
@@ -123,11 +123,14 @@ def register(commands: Any) -> None:
     )
     add.add_argument(
         "--max-item-bytes", type=parse_size, default=MAX_ITEM_BYTES, metavar="SIZE",
-        help=f"largest encoded item, e.g. 5MB (default: {MAX_ITEM_BYTES // 1024}K)",
+        help=f"largest encoded item (default: {MAX_ITEM_BYTES // 1024}K); an item may "
+        "also take at most max-value-bytes / (max-items + 48): 15K per item at the "
+        "default capacity 1,000, ~150 bytes at 100,000",
     )
     add.add_argument(
-        "--max-value-bytes", type=parse_size, default=MAX_VALUE_BYTES, metavar="SIZE",
-        help=f"largest encoded timeline, e.g. 16MB (default: {MAX_VALUE_BYTES >> 20}MB)",
+        "--max-value-bytes", type=parse_size, default=None, metavar="SIZE",
+        help="largest encoded timeline (default: the store's bound, 15MB on Cassandra, "
+        "16MB on memory, SQLite and Riak)",
     )
     add.set_defaults(func=_add)
 
@@ -165,7 +168,7 @@ def _timeline(args: argparse.Namespace, write: bool = False) -> Iterator[Timelin
         sizes = {}
         if hasattr(args, "max_item_bytes"):
             sizes = {"max_item_bytes": args.max_item_bytes,
-                     "max_value_bytes": max(args.max_value_bytes, args.max_item_bytes)}
+                     "max_value_bytes": args.max_value_bytes}
         yield Timeline(
             connection=backend, bucket=args.bucket, max_items=args.max_items,
             order="asc" if getattr(args, "asc", False) else "desc", feed=feed, **sizes,
@@ -337,8 +340,8 @@ def _add(args: argparse.Namespace) -> int:
         try:
             result = tl.add(args.key, item_id, score, data, raw=True)
         except ValueTooLargeError as exc:
-            raise ValueTooLargeError(f"{exc}; raise the limits with --max-item-bytes and "
-                                     "--max-value-bytes (e.g. 8MB)") from None
+            raise ValueTooLargeError(f"{exc} (the options: --max-items, --max-item-bytes, "
+                                     "--max-value-bytes)") from None
     return _report(args, "add", to_score(score), result)
 
 
