@@ -159,7 +159,7 @@ def test_layers_import_downward_only() -> None:
     value layer; timelines never import feed, cli or contrib."""
     layer = {
         "value": 1, "_records": 1, "_encoding": 1, "_scores": 1, "_cursors": 1, "_options": 1,
-        "_results": 1, "_changes": 3, "_engine": 3,
+        "_results": 1, "_changes": 1, "_engine": 3,
         "errors": 0, "_version": 0,
         "backends": 2, "timelines": 3, "testing": 3,
         "feed": 4, "activity": 4, "cli": 4, "contrib": 4, "_bench": 4, "_check": 4,

@@ -30,6 +30,19 @@ older chunks are copied as bytes; the ids outside compression let a merge
 check which ids a value holds without inflating anything. Whole-value zlib
 (format 2) cost ~1 ms to inflate and ~2 ms to deflate per read or write.
 
+Canonical bytes. Records of one id, score and delete flag are told apart
+by their *tie-break bytes* (``Record.tiebreak``): the score as msgpack
+packs it (the shortest int form for an int, float 64 for a float), then
+the item data's own encoding exactly as stored. Item data and rows are
+msgpack's canonical encoding of their objects, as msgpack-python 1.x
+writes it: the shortest form of every int, length and header, float 64
+for floats, ``bin`` for bytes and UTF-8 ``str`` for text, map keys in the
+order given, no extension types. Reads check this where it matters: a
+row must be exactly the canonical packing of the record it decodes to,
+and item data holding extension bytes must pack back to itself; so a
+second implementation that writes canonical msgpack agrees with this one
+on every tie.
+
 Values written now are format 3; formats 1 and 2 are still read (and written
 back as 3 by the next write). Decoding checks everything it reads: bytes
 that are not a value this module wrote raise ``CorruptValueError``, and
@@ -393,9 +406,8 @@ def _decode_legacy(body: bytes) -> TimelineValue:
         if record.id in records:
             raise CorruptValueError(f"timak value holds item {record.id!r} twice")
         records[record.id] = record
-    value = TimelineValue(records)
-    value.legacy = True
-    return value
+    plain = TimelineValue(records)
+    return TimelineValue.from_chunks(list(plain.chunks), None, legacy=True)
 
 
 def _record_v1(row: object) -> Record:

@@ -494,7 +494,8 @@ class Timeline(UsesBackend):
         first. An item trimmed off the timeline before a poll is not
         reported: the timeline only keeps its newest ``max_items``.
         """
-        return _changes.changes(self, check_key(key), since)
+        key = check_key(key)
+        return _changes.changes(self._engine.read(key).view, key, since, self.skew_us)
 
     def watch(
         self,
@@ -527,7 +528,8 @@ class Timeline(UsesBackend):
         if keys is None and self.feed is None:
             raise ConfigError("watch() without keys needs a Timeline made with feed=Feed(...)")
         return _changes.watch(
-            self, keys, interval, {} if cursors is None else cursors, feed_cursor, stop
+            self.changes, self.feed, self.bucket, self._clock() - self.skew_us, self.skew_us,
+            keys, interval, {} if cursors is None else cursors, feed_cursor, stop,
         )
 
 

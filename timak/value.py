@@ -110,7 +110,8 @@ _SMALL = 64
 
 
 class TimelineValue(Mapping[ItemId, Record]):
-    """An immutable map of id -> ``Record``, at most ``capacity`` of them.
+    """An immutable map of id -> ``Record``, at most ``capacity`` of them
+    (nothing reassigns ``capacity`` or ``legacy`` after construction).
 
     ``TimelineValue(records, capacity=None)``: ``capacity`` is what the value
     states about its timeline (``None``: nothing, as for a blind write).
