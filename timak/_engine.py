@@ -49,8 +49,7 @@ from ._results import TimelineStats
 from .backends import Backend, Fetched
 from .backends.base import capabilities
 from .errors import BackendError, ConfigError, CorruptValueError
-from .value import _SMALL as SMALL_VALUE_ROWS
-from .value import Record, TimelineValue, merge
+from .value import Record, TimelineValue, join, merge
 
 __all__ = ["DEFAULT_CAPACITY", "DELTA_ROWS", "Engine", "FoldPolicy", "Read"]
 
@@ -59,11 +58,12 @@ _log = logging.getLogger("timak")
 #: The capacity of a new key written by an engine that adopts capacities.
 DEFAULT_CAPACITY = 1000
 #: A partial fold's delta sibling holds at most this many records; a fold
-#: that would pass it is a full one. It is the size up to which ``merge``
-#: counts a value as small: a full fold then merges the delta onto the base
-#: keeping the base's chunks (0.4 ms for a 1,000-item timeline), where a
-#: 96-record delta took the general path, re-encoding everything (7-8 ms).
-DELTA_ROWS = SMALL_VALUE_ROWS
+#: that would pass it is a full one. Kept at most the size up to which the
+#: join counts a value as small (``value.join``'s ``reuse_above``, 64): a
+#: full fold then merges the delta onto the base keeping the base's chunks
+#: (0.4 ms for a 1,000-item timeline), where a 96-record delta took the
+#: general path, re-encoding everything (7-8 ms).
+DELTA_ROWS = 64
 #: Keys whose blind writes a process counts at most (least recently written
 #: ones are forgotten first).
 MAX_COUNTED_KEYS = 65536
@@ -480,7 +480,7 @@ class Engine:
         # The previous delta (the largest of them) keeps its encoded rows:
         # the new records are usually all newer, so only they are encoded.
         sizes = sorted(map(len, values))
-        delta = merge(values, big=sizes[-2])
+        delta = join(values, reuse_above=sizes[-2])
         if len(delta) > DELTA_ROWS:
             return None
         context = self.connection.narrow(fetched.context, small)  # type: ignore[attr-defined]

@@ -258,21 +258,31 @@ def merge(
     capacity: int | None = None,
     *,
     extra: Iterable[Record] = (),
-    big: int = _SMALL,
 ) -> TimelineValue:
-    """Join ``values`` (and ``extra`` records) into one value.
+    """Join ``values`` (and ``extra`` records, as one more value) into one.
 
     The join states the smallest of the capacities that ``values`` state
     and ``capacity`` (``None``: the caller adds none), and keeps that many
     records; when nothing states a capacity, it states none and keeps every
     record (a join of blind writes is never trimmed by whoever joins them).
     See the module docstring for the rules and why they form a lattice.
-
-    ``big`` only tunes speed, never the result: values with more records
-    than it keep their chunks when everything else is newer (a partial fold
-    passes the size of its second largest value, so the previous delta
-    is kept as it is).
     """
+    return join(values, capacity, extra=extra)
+
+
+def join(
+    values: Iterable[Mapping[ItemId, Record]],
+    capacity: int | None = None,
+    *,
+    extra: Iterable[Record] = (),
+    reuse_above: int = _SMALL,
+) -> TimelineValue:
+    """``merge``, with the one speed knob the engine sets: values with more
+    than ``reuse_above`` records keep their encoded chunks when everything
+    else is newer (a partial fold passes the size of its second largest
+    value, so the previous delta is kept as it is). It never changes the
+    result."""
+    big = reuse_above
     if capacity is not None and (
         isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
     ):
