@@ -434,8 +434,8 @@ def _record_v1(row: object) -> Record:
 
 
 class KnownChunks:
-    """Compressed chunks already checked in full, by their bytes and ids:
-    ``validate`` skips inflating them again. Bounded (least recently used
+    """Chunks already checked in full, by their bytes and ids: ``validate``
+    skips decoding them again. Bounded (least recently used
     ones go first); thread-safe enough for its use (a lost entry only costs
     a check again). The value is each chunk's first and last order key, so
     the order across chunks is still checked."""
@@ -445,10 +445,16 @@ class KnownChunks:
         self._seen: dict[tuple[bytes, int], tuple[Any, Any]] = {}
 
     @staticmethod
-    def tag(chunk: Chunk) -> tuple[bytes, int]:
-        """What identifies a compressed chunk: a digest of its bytes and its ids."""
-        assert chunk.blob is not None
-        return hashlib.blake2b(chunk.blob, digest_size=16).digest(), hash(tuple(chunk.ids))
+    def tag(chunk: Chunk) -> tuple[bytes, int] | None:
+        """What identifies a chunk read from bytes: a digest of its bytes
+        (compressed, or its rows) and its ids; ``None`` for records made here."""
+        if chunk.blob is not None:
+            data = chunk.blob
+        elif chunk.rows is not None:
+            data = b"".join(chunk.rows)
+        else:
+            return None
+        return hashlib.blake2b(data, digest_size=16).digest(), hash(tuple(chunk.ids))
 
     def get(self, tag: tuple[bytes, int]) -> tuple[Any, Any] | None:
         return self._seen.get(tag)
@@ -469,13 +475,13 @@ def validate(value: TimelineValue, known: KnownChunks | None = None) -> Timeline
     raises ``CorruptValueError``. This is what a lazy read leaves for
     later, and what must hold before bytes are written anywhere.
 
-    Compressed chunks found in ``known`` were checked before (same bytes,
-    same ids) and are not inflated again."""
-    if value.legacy:
+    Chunks found in ``known`` were checked before (same bytes, same ids)
+    and are not decoded again; a value checked once remembers it."""
+    if value.legacy or value.checked:
         return value  # formats 1 and 2 are decoded and checked in full
     last: Any = None
     for chunk in value.chunks:
-        tag = KnownChunks.tag(chunk) if known is not None and chunk.blob is not None else None
+        tag = KnownChunks.tag(chunk) if known is not None and len(chunk.ids) > 8 else None
         bounds = None if tag is None or known is None else known.get(tag)
         if bounds is None:
             records = chunk.records()
@@ -487,6 +493,7 @@ def validate(value: TimelineValue, known: KnownChunks | None = None) -> Timeline
         if last is not None and not last > bounds[0]:
             raise CorruptValueError("timak value records are out of order between chunks")
         last = bounds[1]
+    value.checked = True
     return value
 
 

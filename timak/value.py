@@ -119,7 +119,7 @@ class TimelineValue(Mapping[ItemId, Record]):
     a format that had no capacity.
     """
 
-    __slots__ = ("_chunks", "_dict", "_len", "_where", "capacity", "legacy")
+    __slots__ = ("_chunks", "_dict", "_len", "_where", "capacity", "checked", "legacy")
 
     def __init__(
         self, records: Mapping[ItemId, Record] | None = None, *, capacity: int | None = None
@@ -137,6 +137,9 @@ class TimelineValue(Mapping[ItemId, Record]):
         self._where: dict[ItemId, tuple[int, int]] | None = None
         self.capacity = capacity
         self.legacy = False
+        #: Whether every byte behind this value was checked in full
+        #: (``timak._encoding.validate``): a cache, not part of the value.
+        self.checked = True
 
     @classmethod
     def from_chunks(
@@ -150,6 +153,7 @@ class TimelineValue(Mapping[ItemId, Record]):
         value._where = None
         value.capacity = capacity
         value.legacy = legacy
+        value.checked = False
         return value
 
     @classmethod
