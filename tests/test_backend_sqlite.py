@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -204,3 +206,23 @@ def test_a_backend_dropped_in_a_garbage_cycle_closes_its_connections(tmp_path: P
             drop_a_cycle(tmp_path / f"{n}.db")
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_a_backend_alive_at_interpreter_exit_says_nothing(tmp_path: Path) -> None:
+    """Every Django process keeps ``settings_timeline()``'s backend until it
+    exits; finalizing it then, after shutdown has set module globals to
+    None, printed "Exception ignored in ... SQLiteBackend.__del__" (issue 22).
+    The issue's own reproduction, in a fresh interpreter."""
+    pytest.importorskip("django")
+    script = (
+        "import django\n"
+        "from django.conf import settings\n"
+        "settings.configure(INSTALLED_APPS=['timak.contrib.django'],\n"
+        f"                   TIMAK={{'URL': 'sqlite:///{tmp_path}/t.db'}})\n"
+        "django.setup()\n"
+        "from timak.contrib.django import settings_timeline\n"
+        "settings_timeline().get('x')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert (result.returncode, result.stderr) == (0, "")

@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
@@ -148,7 +149,7 @@ class Feed(UsesBackend, KeyFeed):
 
     def __init__(
         self,
-        connection: Backend | str,
+        connection: Backend | str | os.PathLike[str],
         bucket: str = DEFAULT_BUCKET,
         *,
         partition_seconds: float = 10,

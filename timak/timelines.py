@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
@@ -92,8 +93,10 @@ MIN_ITEM_BYTES = len(encoding.encode(TimelineValue(
 class Timeline(UsesBackend):
     """Timelines of at most ``max_items`` items each, stored one value per key.
 
-    ``connection`` is a ``Backend`` or a store URL (``sqlite:///timak.db``,
-    ``cassandra://...``); a Timeline closes only a backend it opened itself.
+    ``connection`` is a ``Backend``, a store URL (``sqlite:///timak.db``,
+    ``cassandra://...``) or a path to a SQLite file (``BASE_DIR /
+    "timak.db"``); anything else raises ``ConfigError``. A Timeline closes
+    only a backend it opened itself.
     ``order`` is ``"desc"`` (newest first) or ``"asc"``; it changes only the
     order results come back in: the newest ``max_items`` are always kept.
 
@@ -139,7 +142,7 @@ class Timeline(UsesBackend):
 
     def __init__(
         self,
-        connection: Backend | str | None = None,
+        connection: Backend | str | os.PathLike[str] | None = None,
         bucket: str = "timelines",
         order: Literal["desc", "asc"] = "desc",
         max_items: int | None = 1000,

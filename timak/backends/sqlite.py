@@ -254,18 +254,30 @@ class SQLiteBackend(Backend):
         self._closed = True
         with self._all_lock:
             conns, self._all = self._all, []
-        pid = os.getpid()
+        pid = self._getpid()
         for conn, opened_by in conns:
             if opened_by == pid:
-                with contextlib.suppress(sqlite3.Error):
+                try:  # noqa: SIM105 - contextlib may be None by now (below)
                     conn.close()
+                except self._sqlite_error:
+                    pass
+
+    # close() also runs from __del__, possibly during interpreter shutdown,
+    # when this module's globals (os, sqlite3, contextlib) may already be
+    # None: it reaches what it needs through the class instead (issue 22:
+    # "'NoneType' object has no attribute 'suppress'" at exit of every
+    # Django process; tests/test_backend_sqlite.py runs that process).
+    _getpid = staticmethod(os.getpid)
+    _sqlite_error = sqlite3.Error
 
     def __del__(self) -> None:
         # A backend dropped without close() (a Timeline made from a URL and
         # never closed) closes its connections rather than leave each to the
         # garbage collector, which warns about every one since Python 3.13.
-        with contextlib.suppress(Exception):
+        try:  # noqa: SIM105 - not contextlib.suppress: see _getpid above
             self.close()
+        except Exception:
+            pass
 
 
 def _insert(conn: sqlite3.Connection, bucket: str, key: str, value: bytes) -> int:
