@@ -210,10 +210,49 @@ def test_bad_input_exits_2_with_a_message(
     assert "timak" in capsys.readouterr().err
 
 
-def test_unreachable_store_exits_3(tmp_path: Path) -> None:
-    result = run("--url", f"sqlite:///{tmp_path}/no/such/dir.db", "get", "k")
-    assert result.returncode == 3
-    assert "store unavailable" in result.stderr
+def test_a_store_that_does_not_answer_in_time_exits_3(tmp_path: Path) -> None:
+    """An outage (here: another process holds the write lock for longer
+    than ``?timeout=``) exits 3; a wrong path is not one (below)."""
+    path = tmp_path / "locked.db"
+    Timeline(f"sqlite:///{path}").close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        result = run("--url", f"sqlite:///{path}?timeout=0.1", "add", "k", "a", "1")
+    finally:
+        holder.close()
+    assert result.returncode == 3, result.stderr
+    assert "store timed out" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("where", "problem"),
+    [
+        ("no/such/dir/x.db", "directory {tmp}/no/such/dir does not exist"),
+        ("", "{tmp} is a directory, not a database file"),
+        ("file/x.db", "{tmp}/file is not a directory"),
+    ],
+)
+def test_a_wrong_sqlite_path_is_a_configuration_error(
+    tmp_path: Path, where: str, problem: str
+) -> None:
+    """A missing directory, or a directory where the file should be, is the
+    user's configuration, not an outage: exit 2 naming the path and what is
+    wrong with it (it said "store unavailable ... unable to open database
+    file" and exited 3)."""
+    (tmp_path / "file").write_text("")
+    for command in (["get", "k"], ["add", "k", "a", "1"]):
+        result = run("--url", f"sqlite:///{tmp_path}/{where}", *command)
+        assert result.returncode == 2, result.stderr
+        assert problem.format(tmp=tmp_path) in result.stderr
+        assert "unavailable" not in result.stderr
+
+
+def test_watch_exits_2_on_a_wrong_sqlite_path_instead_of_retrying(tmp_path: Path) -> None:
+    result = run("--url", f"sqlite:///{tmp_path}/no/such/dir/x.db", "watch", "k")
+    assert result.returncode == 2, result.stderr
+    assert f"directory {tmp_path}/no/such/dir does not exist" in result.stderr
+    assert "retrying" not in result.stderr
 
 
 def test_corrupt_value_exits_1(url: str) -> None:

@@ -15,6 +15,10 @@ durability across power loss too, at one fsync per write.
 URL: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or
 ``sqlite:///:memory:``; options ``?timeout=SECONDS`` (how long a writer waits
 for the lock, default 30) and ``?synchronous=normal|full``.
+
+A path that cannot work (its directory is missing, it names a directory,
+permissions refuse it) raises ``ConfigError`` saying what is wrong; a file
+that fails to open for another reason is an outage (``UnavailableError``).
 """
 
 from __future__ import annotations
@@ -75,10 +79,36 @@ def mapped_errors(path: str) -> Iterator[None]:
         if "locked" in message or "busy" in message:
             raise BackendTimeoutError(f"SQLite {path}: lock wait timed out: {exc}") from exc
         if "unable to open" in message or "readonly" in message or "disk I/O" in message:
+            problem = _path_problem(path)
+            if problem:
+                raise ConfigError(f"SQLite {path}: {problem}") from exc
             raise UnavailableError(f"SQLite {path}: {exc}") from exc
         raise BackendError(f"SQLite {path}: {exc}") from exc
     except sqlite3.Error as exc:  # DatabaseError (a damaged file), IntegrityError, ...
         raise BackendError(f"SQLite {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _path_problem(path: str) -> str | None:
+    """What is wrong with ``path`` as a database file, if the cause of a
+    failed open is the configuration rather than an outage: a missing
+    directory, a directory named as the file, a file or directory without
+    the permissions SQLite needs. None if the path looks usable (an outage
+    then, such as running out of file descriptors, that a retry may cure)."""
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    full = os.path.abspath(path)
+    directory = os.path.dirname(full)
+    if not os.path.isdir(directory):
+        return (f"directory {directory} does not exist" if not os.path.exists(directory)
+                else f"{directory} is not a directory")
+    if os.path.isdir(full):
+        return f"{full} is a directory, not a database file"
+    if os.path.exists(full) and not os.access(full, os.R_OK | os.W_OK):
+        return f"no permission to read and write {full}"
+    # WAL needs to create its -wal and -shm files beside the database.
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"no permission to create files in {directory}"
+    return None
 
 
 class SQLiteBackend(Backend):
