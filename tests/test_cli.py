@@ -562,3 +562,13 @@ def test_demo_reports_a_writer_that_dies(tmp_path: Path) -> None:
         # A directory where the database file should be: every writer fails.
         (tmp_path / "dir.db").mkdir()
         assert not run_demo(f"sqlite:///{tmp_path}/dir.db", "demo", net, 2, 50, out=devnull)
+
+
+@pytest.mark.parametrize("store", ["memory://", "memory://shared", "sqlite:///:memory:"])
+def test_demo_refuses_a_store_private_to_one_process(store: str) -> None:
+    """The demo's writers are processes: on such a store each had its own,
+    and the demo reported "FAILED: 100 users' timelines differ" (exit 1)."""
+    result = run("--url", store, "demo", "--users", "10", "--writers", "2")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "private to one process" in result.stderr
+    assert "FAILED" not in result.stdout
