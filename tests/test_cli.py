@@ -17,9 +17,11 @@ import os
 import queue
 import re
 import shlex
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -572,3 +574,49 @@ def test_demo_refuses_a_store_private_to_one_process(store: str) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "private to one process" in result.stderr
     assert "FAILED" not in result.stdout
+
+
+# -- Ctrl-C ------------------------------------------------------------------
+
+
+def _sleeping_in_c(pid: int) -> bool:
+    """Whether process ``pid``'s main thread sleeps in clock_nanosleep, as
+    SQLite's busy handler does while it waits for a lock (Linux only)."""
+    try:
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+        syscall = Path(f"/proc/{pid}/syscall").read_text().split()[0]
+    except OSError:
+        pytest.skip("needs Linux's /proc/PID/syscall to see where the command waits")
+    return "nanosleep" in wchan or syscall in {"230", "115"}  # x86-64, arm64
+
+
+@pytest.mark.parametrize("command", [["add", "k", "a", "1"], ["get", "k"], ["watch", "k"]])
+def test_ctrl_c_ends_a_command_waiting_for_a_sqlite_lock(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """SQLite's busy handler sleeps in C until its timeout (30 s by default)
+    and Python cannot run its SIGINT handler meanwhile: Ctrl-C was ignored
+    until then (issue 22). Here the test holds the lock, waits until the
+    command sleeps in SQLite, and interrupts it: it must exit 130 long before
+    its hour-long timeout (in about ``_interrupt.GRACE``, 1 s)."""
+    path = tmp_path / "locked.db"
+    Timeline(f"sqlite:///{path}").close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")  # readers wait too
+    holder.execute("BEGIN EXCLUSIVE")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "timak", "--url", f"sqlite:///{path}?timeout=3600", *command],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _sleeping_in_c(proc.pid):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.poll()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+        holder.close()
