@@ -98,8 +98,8 @@ def leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
 def test_help_lists_the_commands_and_exit_codes() -> None:
     result = run("--help")
     assert result.returncode == 0
-    commands = ["add", "get", "delete", "demo", "compact", "watch", "cassandra", "riak",
-                "bench", "check"]
+    commands = ["add", "get", "range", "count", "delete", "demo", "compact", "watch",
+                "cassandra", "riak", "bench", "check"]
     # The parser offers exactly these commands, and the help lists each as a
     # word at the start of its own line (not inside another word or sentence).
     choices = [
@@ -335,6 +335,82 @@ def test_paging_with_cursors_skips_deleted_items(url: str) -> None:
         command = shlex.split(match.group(1))[1:] if match else []
         assert pages < 10
     assert seen == [["i6", "i3"], ["i2", "i1"], ["i0"]]
+
+
+def _json_pages(url: str, *command: str) -> list[list[Any]]:
+    """Every page of ``command`` (with ``--json``), following each page's
+    last line, ``{"next_cursor": ...}``, as a script would."""
+    pages: list[list[Any]] = []
+    cursor: list[str] = []
+    while True:
+        result = run("--url", url, *command, "--json", *cursor)
+        assert result.returncode == 0, result.stderr
+        *items, trailer = [strict_json(line) for line in result.stdout.splitlines()]
+        assert set(trailer) == {"next_cursor"}, trailer
+        pages.append([item["id"] for item in items])
+        if trailer["next_cursor"] is None:
+            return pages
+        cursor = ["--cursor", trailer["next_cursor"]]
+        assert len(pages) < 10
+
+
+def test_json_pages_end_with_the_next_cursor(url: str) -> None:
+    """Scripts page with ``--json`` alone: each page ends with the next
+    page's cursor as JSON (it was only prose on stderr), ``null`` at the end."""
+    for n in range(5):
+        run("--url", url, "add", "k", f"i{n}", str(n))
+    assert _json_pages(url, "get", "k", "--limit", "2") == [["i4", "i3"], ["i2", "i1"], ["i0"]]
+    # Without paging, --json prints the items alone, one object per line.
+    result = run("--url", url, "get", "k", "--json")
+    assert [strict_json(line)["id"] for line in result.stdout.splitlines()] == [
+        "i4", "i3", "i2", "i1", "i0"]
+
+
+def test_json_is_json_lines_and_help_says_so() -> None:
+    for command in ("get", "range"):
+        # argparse breaks lines at hyphens too
+        help_text = "".join(run(command, "--help").stdout.split())
+        assert "JSONLines" in help_text and "json.tool--json-lines" in help_text
+
+
+def test_range_by_score_and_datetime(url: str) -> None:
+    for n in range(6):
+        run("--url", url, "add", "k", f"i{n}", str(n))
+    run("--url", url, "delete", "k", "i3")
+    result = run("--url", url, "range", "k", "--start", "1", "--stop", "4", "--no-header")
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["i4", "i2", "i1"]
+    result = run("--url", url, "range", "k", "--stop", "1", "--asc", "--json", "--scores", "raw")
+    assert [strict_json(line) for line in result.stdout.splitlines()] == [
+        {"id": "i0", "score": 0, "datetime": None, "data": None},
+        {"id": "i1", "score": 1, "datetime": None, "data": None},
+    ]
+    assert run("--url", url, "range", "k", "--start", "-1e5", "--stop", "0",
+               "--no-header").stdout.split()[0] == "i0"
+    # Paged: the same cursors as get, the range kept on every page.
+    assert _json_pages(url, "range", "k", "--start", "1", "--limit", "2") == [
+        ["i5", "i4"], ["i2", "i1"]]
+    run("--url", url, "add", "days", "may", "2024-05-01T12:00:00Z")
+    run("--url", url, "add", "days", "june", "2024-06-01T12:00:00Z")
+    result = run("--url", url, "range", "days", "--start", "2024-05-15", "--no-header")
+    assert result.stdout.split() == ["june", "2024-06-01T12:00:00.000000Z", "-"]
+
+
+def test_range_with_start_after_stop_exits_2(url: str) -> None:
+    for start, stop in (("5", "1"), ("2024-05-02", "2024-05-01T12:00:00+00:00")):
+        result = run("--url", url, "range", "k", "--start", start, "--stop", stop)
+        assert result.returncode == 2
+        assert f"--start {start} is after --stop {stop}" in result.stderr
+
+
+def test_count_counts_visible_items(url: str) -> None:
+    for n in range(4):
+        run("--url", url, "add", "k", f"i{n}", str(n))
+    run("--url", url, "delete", "k", "i2")
+    assert run("--url", url, "count", "k").stdout == "3\n"
+    assert strict_json(run("--url", url, "count", "k", "--json").stdout) == {
+        "key": "k", "count": 3}
+    assert run("--url", url, "count", "nothing").stdout == "0\n"
 
 
 @pytest.mark.parametrize("limit", ["-1", "0", "two"])
