@@ -696,3 +696,37 @@ def test_ctrl_c_ends_a_command_waiting_for_a_sqlite_lock(
             proc.kill()
         proc.communicate()
         holder.close()
+
+
+# -- small ones (issue 22, item 7) -----------------------------------------
+
+
+def _without_urllib3(*args: str) -> subprocess.CompletedProcess[str]:
+    """``timak ARGS`` in a Python where importing urllib3 fails."""
+    code = ("import sys; sys.modules['urllib3'] = None; from timak.cli import main; "
+            f"raise SystemExit(main({list(args)!r}))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_riak_setup_needs_no_urllib3() -> None:
+    """It only prints commands, so it works without the timak[riak] extra."""
+    result = _without_urllib3("riak", "setup", "--bucket-type", "tl")
+    assert result.returncode == 0, result.stderr
+    assert "riak admin bucket-type create tl '{\"props\":{\"allow_mult\":true}}'" in result.stdout
+    # `riak check` talks to Riak: it says what to install.
+    result = _without_urllib3("--url", "riak://127.0.0.1:8098/", "riak", "check")
+    assert result.returncode == 1
+    assert "pip install 'timak[riak]'" in result.stderr
+
+
+def test_a_capacity_mismatch_gives_shell_advice(url: str) -> None:
+    """Not "use Timeline(max_items=None)", which a shell user cannot."""
+    run("--url", url, "add", "k", "a", "1", "--max-items", "5")
+    for command in (["add", "k", "b", "2"], ["delete", "k", "a", "1"]):
+        result = run("--url", url, *command, "--max-items", "7")
+        assert result.returncode == 2
+        assert "capacity 5, but --max-items is 7" in result.stderr
+        assert "Leave out --max-items" in result.stderr
+        assert "Timeline(" not in result.stderr
+    assert run("--url", url, "add", "k", "b", "2").returncode == 0  # adopts 5

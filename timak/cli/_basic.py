@@ -33,7 +33,7 @@ from .._cursors import decode_page_cursor, encode_cursor
 from .._records import order_key
 from .._scores import to_score
 from ..backends import connect
-from ..errors import InvalidDataError, InvalidScoreError, ValueTooLargeError
+from ..errors import ConfigError, InvalidDataError, InvalidScoreError, ValueTooLargeError
 from ..feed import DEFAULT_BUCKET, Feed
 from ..timelines import MAX_ITEM_BYTES, Timeline
 from ..value import Record
@@ -406,10 +406,31 @@ def _report(args: argparse.Namespace, op: str, score: Any, result: list[Record])
     return 0
 
 
+#: How ``Timeline`` tells a program to adopt a key's stored capacity.
+_PYTHON_CAPACITY_ADVICE = "Use Timeline(max_items=None) to adopt the stored capacity"
+
+
+@contextlib.contextmanager
+def _shell_advice() -> Iterator[None]:
+    """Turn the Python advice of a capacity mismatch into the shell's: the
+    shell adopts the stored capacity when --max-items is left out."""
+    try:
+        yield
+    except ConfigError as exc:
+        message = str(exc)
+        if _PYTHON_CAPACITY_ADVICE not in message:
+            raise
+        raise ConfigError(
+            message.replace("this Timeline has max_items=", "--max-items is ").replace(
+                _PYTHON_CAPACITY_ADVICE,
+                "Leave out --max-items to write at the capacity the key stores")
+        ) from None
+
+
 def _add(args: argparse.Namespace) -> int:
     data = None if args.data is None else read_data(args.data)
     item_id, score = _id(args), parse_score(args.score)
-    with _timeline(args, write=True) as tl:
+    with _timeline(args, write=True) as tl, _shell_advice():
         try:
             result = tl.add(args.key, item_id, score, data, raw=True)
         except ValueTooLargeError as exc:
@@ -421,6 +442,6 @@ def _add(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     item_id = _id(args)
     score = None if args.score is None else parse_score(args.score)
-    with _timeline(args, write=True) as tl:
+    with _timeline(args, write=True) as tl, _shell_advice():
         result = tl.delete(args.key, item_id, score, raw=True)
     return _report(args, "delete", None if score is None else to_score(score), result)
