@@ -730,3 +730,14 @@ def test_a_capacity_mismatch_gives_shell_advice(url: str) -> None:
         assert "Leave out --max-items" in result.stderr
         assert "Timeline(" not in result.stderr
     assert run("--url", url, "add", "k", "b", "2").returncode == 0  # adopts 5
+
+
+def test_compact_of_an_empty_bucket_says_so_and_names_the_buckets(url: str) -> None:
+    """`compact --bucket typo` reported keys=0 and nothing else."""
+    run("--url", url, "add", "k", "a", "1", "--no-feed")
+    result = run("--url", url, "compact", "--bucket", "timelnies")
+    assert result.returncode == 0
+    assert "keys=0" in result.stdout
+    assert ("bucket timelnies holds no keys; buckets on this store: timelines"
+            in result.stderr)
+    assert "holds no keys" not in run("--url", url, "compact").stderr

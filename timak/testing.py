@@ -21,7 +21,15 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from .backends.base import MAX_KEY_BYTES, Backend, Narrowing, Replacing, Scanning, replace_many
+from .backends.base import (
+    MAX_KEY_BYTES,
+    Backend,
+    ListingBuckets,
+    Narrowing,
+    Replacing,
+    Scanning,
+    replace_many,
+)
 from .errors import BackendError, InvalidInputError
 
 __all__ = ["BackendConformance", "FOREIGN_CONTEXTS", "HOSTILE_KEYS"]
@@ -145,6 +153,20 @@ class BackendConformance:
         if not isinstance(backend, Scanning):
             pytest.skip(f"{type(backend).__name__} cannot list keys (optional)")
         assert sorted(backend.keys(bucket)) == ["a", "b", "c"]
+
+    def test_buckets_names_the_buckets_holding_keys(
+        self, backend: Backend, bucket: str
+    ) -> None:
+        if not isinstance(backend, ListingBuckets):
+            pytest.skip(f"{type(backend).__name__} cannot list buckets (optional)")
+        backend.store(bucket, "a", b"v")
+        backend.store(bucket + "-other", "z", b"v")
+        backend.store(bucket + "-emptied", "z", b"v")
+        backend.delete(bucket + "-emptied", "z")
+        found = backend.buckets()
+        assert found == sorted(found)
+        assert {bucket, bucket + "-other"} <= set(found)
+        assert bucket + "-emptied" not in found
 
     def test_store_many_and_fetch_many(self, backend: Backend, bucket: str) -> None:
         keys = [f"follower:{i}" for i in range(50)]

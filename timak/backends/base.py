@@ -63,9 +63,9 @@ from ..errors import ConfigError, InvalidInputError
 from ..value import MAX_KEY_BYTES
 
 __all__ = [
-    "Backend", "Capabilities", "Fetched", "MAX_KEY_BYTES", "MiB", "Narrowing", "Replacing",
-    "Scanning", "StoreLimits", "StoreResult", "capabilities", "limits", "pick", "replace_many",
-    "scan_keys",
+    "Backend", "Capabilities", "Fetched", "ListingBuckets", "MAX_KEY_BYTES", "MiB",
+    "Narrowing", "Replacing", "Scanning", "StoreLimits", "StoreResult", "capabilities",
+    "limits", "pick", "replace_many", "scan_keys",
 ]
 
 _T = TypeVar("_T")
@@ -195,6 +195,18 @@ def limits(backend: object) -> StoreLimits:
     """``backend``'s declared ``StoreLimits``, else the defaults (16 MiB)."""
     declared = getattr(backend, "limits", None)
     return declared if isinstance(declared, StoreLimits) else StoreLimits()
+
+
+@runtime_checkable
+class ListingBuckets(Protocol):
+    """A backend that can name the buckets holding keys. Optional, and only
+    for messages to people: ``timak compact --bucket typo`` lists the
+    buckets there are. Memory and SQLite offer it (one index scan); on
+    Cassandra and Riak it would be a cluster-wide scan."""
+
+    def buckets(self) -> list[str]:
+        """Every bucket with at least one key that holds a sibling, sorted."""
+        ...
 
 
 def scan_keys(backend: Backend, bucket: str, needed_by: str) -> Iterator[str]:

@@ -189,6 +189,14 @@ class MemoryBackend(Backend):
         self._applied(after)
         return iter(found)
 
+    def buckets(self) -> list[str]:
+        """The buckets holding keys (``base.ListingBuckets``)."""
+        after = self._enter("buckets")
+        with self._store.lock:
+            found = sorted({b for (b, _), rows in self._store.rows.items() if rows})
+        self._applied(after)
+        return found
+
     def close(self) -> None:
         self._closed = True
 

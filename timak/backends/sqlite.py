@@ -277,6 +277,14 @@ class SQLiteBackend(Backend):
             ).fetchall()
         return iter([r[0] for r in rows])
 
+    def buckets(self) -> list[str]:
+        """The buckets holding keys (``base.ListingBuckets``), from the index."""
+        with mapped_errors(self.path), self._shared_lock if self._shared else _nolock():
+            rows = self._conn().execute(
+                "SELECT DISTINCT bucket FROM siblings ORDER BY bucket"
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def close(self) -> None:
         """Close every connection this process opened. Connections inherited
         across a fork are left to the process that opened them: closing one
