@@ -717,7 +717,7 @@ def test_riak_setup_needs_no_urllib3() -> None:
     # `riak check` talks to Riak: it says what to install.
     result = _without_urllib3("--url", "riak://127.0.0.1:8098/", "riak", "check")
     assert result.returncode == 1
-    assert "pip install 'timak[riak]'" in result.stderr
+    assert "pip install 'urllib3>=2.0'" in result.stderr
 
 
 def test_a_capacity_mismatch_gives_shell_advice(url: str) -> None:

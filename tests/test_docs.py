@@ -268,6 +268,14 @@ def _sh_commands() -> list[str]:
 NEEDS_A_SERVER = ("cassandra://", "riak://")
 
 
+def test_install_commands_work_without_a_package_on_the_index() -> None:
+    """No package named timak is on the index yet: the README and the guides
+    install from a checkout (issue 22: they said `pip install timak`)."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for line in path.read_text().splitlines():
+            assert not re.search(r"pip install ['\"]?timak\b", line), f"{path.name}: {line}"
+
+
 @pytest.mark.slow
 def test_readme_sh_commands_parse_and_run_where_they_can(tmp_path: Path) -> None:
     """Every ``timak ...`` line of the README's sh blocks is a valid command
