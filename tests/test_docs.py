@@ -276,6 +276,16 @@ def test_install_commands_work_without_a_package_on_the_index() -> None:
             assert not re.search(r"pip install ['\"]?timak\b", line), f"{path.name}: {line}"
 
 
+def test_the_riak_docs_say_what_ran_against_a_real_riak() -> None:
+    """The run of integration/test_riak.py on a real node, with its date
+    and counts, replaced "nothing yet" (issue 22)."""
+    for path in (ROOT / "README.md", ROOT / "docs" / "riak.md"):
+        text = " ".join(path.read_text().split())
+        assert "2026-12-06" in text and "Riak KV 3.2.1 node" in text, path.name
+        assert "40 passed, 8 skipped" in text and "0 failed" in text, path.name
+        assert "nothing yet" not in text and "not yet been run" not in text, path.name
+
+
 @pytest.mark.slow
 def test_readme_sh_commands_parse_and_run_where_they_can(tmp_path: Path) -> None:
     """Every ``timak ...`` line of the README's sh blocks is a valid command
