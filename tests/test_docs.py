@@ -276,6 +276,30 @@ def test_install_commands_work_without_a_package_on_the_index() -> None:
             assert not re.search(r"pip install ['\"]?timak\b", line), f"{path.name}: {line}"
 
 
+def test_the_docs_agree_with_each_other() -> None:
+    """Where issue 22 found two documents saying opposite things."""
+    readme = " ".join(README.split())
+    architecture = " ".join((ROOT / "docs" / "architecture.md").read_text().split())
+    assert "imports only the layers below it" in architecture
+    assert "layers above it" not in readme and "the layers below it" in readme
+    # conftest.py says which hypothesis profile the extra-Python runs use: tox's.
+    tox = (ROOT / "tox.ini").read_text()
+    profile = re.search(r"HYPOTHESIS_PROFILE = \{env:HYPOTHESIS_PROFILE:(\w+)\}", tox)
+    assert profile, "tox.ini no longer sets the extra-Python runs' profile"
+    conftest = (ROOT / "tests" / "conftest.py").read_text()
+    profiles = dict(re.findall(r"^``(\w+)``.*\n((?: {4}.*\n)+)", conftest, re.MULTILINE))
+    assert [name for name, text in profiles.items()
+            if "extra-Python-version runs" in text] == [profile.group(1)]
+    # The backend rules that only the conformance suite showed are written down.
+    for rule in ("`StoreResult`: the number of siblings", "unknown context raises "
+                 "`InvalidInputError`", "calls after `close()` raise `BackendError`"):
+        assert rule in architecture, rule
+    # The activity guide gives extra's limit and says what a follow notifies.
+    activity = " ".join((ROOT / "docs" / "activity.md").read_text().split())
+    assert "1,000 bytes with the default groups" in activity
+    assert "A follow makes no notification" in activity
+
+
 def test_the_riak_docs_say_what_ran_against_a_real_riak() -> None:
     """The run of integration/test_riak.py on a real node, with its date
     and counts, replaced "nothing yet" (issue 22)."""
