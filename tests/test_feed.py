@@ -235,3 +235,16 @@ def test_a_scan_also_finds_what_a_lagging_writer_left_behind() -> None:
     assert len(_periods(store, feed)) == 1
     assert feed.prune(scan=True) == 1
     assert _periods(store, feed) == []
+
+
+def test_prune_finds_every_bucket_whatever_the_feed_capacity() -> None:
+    """The list of timeline buckets is not trimmed to the feed's capacity."""
+    clock = Clock()
+    store = MemoryBackend()
+    feed = Feed(store, shards=1, capacity=2, retention_seconds=3600, clock=clock)
+    feed.prune()  # the first prune lists keys; this test is about the next ones
+    for n in range(5):
+        feed.written(f"bucket{n}", ["k"], clock.now + n)
+    clock.advance(3600 + 20)
+    assert feed.prune() == 5
+    assert _periods(store, feed) == []
