@@ -406,8 +406,9 @@ def _report(args: argparse.Namespace, op: str, score: Any, result: list[Record])
     return 0
 
 
-#: How ``Timeline`` tells a program to adopt a key's stored capacity.
-_PYTHON_CAPACITY_ADVICE = "Use Timeline(max_items=None) to adopt the stored capacity"
+#: How the engine tells a program to adopt a key's stored capacity: the
+#: sentence from "Use max_items=None" (or "Use Timeline(max_items=None)") on.
+_PYTHON_CAPACITY_ADVICE = re.compile(r"Use (?:Timeline\()?max_items=None.*$", re.DOTALL)
 
 
 @contextlib.contextmanager
@@ -418,13 +419,12 @@ def _shell_advice() -> Iterator[None]:
         yield
     except ConfigError as exc:
         message = str(exc)
-        if _PYTHON_CAPACITY_ADVICE not in message:
+        if "holds a timeline of capacity" not in message \
+                or not _PYTHON_CAPACITY_ADVICE.search(message):
             raise
-        raise ConfigError(
-            message.replace("this Timeline has max_items=", "--max-items is ").replace(
-                _PYTHON_CAPACITY_ADVICE,
-                "Leave out --max-items to write at the capacity the key stores")
-        ) from None
+        message = message.replace("this Timeline has max_items=", "--max-items is ")
+        raise ConfigError(_PYTHON_CAPACITY_ADVICE.sub(
+            "Leave out --max-items to write at the capacity the key stores", message)) from None
 
 
 def _add(args: argparse.Namespace) -> int:
