@@ -46,9 +46,11 @@ def prompt_interrupts() -> Iterator[None]:
 
     Does nothing off the main thread, when SIGINT is not Python's default
     handler (ignored, say, or the caller's own), or when someone else uses
-    the wakeup fd (an asyncio loop): those callers decide themselves.
+    the wakeup fd (an asyncio loop): those callers decide themselves. POSIX
+    only (the watchdog selects on a pipe).
     """
-    if (threading.current_thread() is not threading.main_thread()
+    if (os.name != "posix"
+            or threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
         yield
         return
