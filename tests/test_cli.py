@@ -741,3 +741,13 @@ def test_compact_of_an_empty_bucket_says_so_and_names_the_buckets(url: str) -> N
     assert ("bucket timelnies holds no keys; buckets on this store: timelines"
             in result.stderr)
     assert "holds no keys" not in run("--url", url, "compact").stderr
+
+
+def test_main_leaves_no_signal_wakeup_fd_behind(url: str) -> None:
+    """The Ctrl-C watchdog is set up for one command and taken down after it
+    (in this process too: programs and tests call main more than once)."""
+    import threading
+
+    assert run_in_process("--url", url, "count", "k").returncode == 0
+    assert signal.set_wakeup_fd(-1) == -1
+    assert not [t for t in threading.enumerate() if t.name == "timak-ctrl-c"]
