@@ -94,7 +94,8 @@ def test_a_delegating_wrapper_keeps_the_stores_capabilities() -> None:
     keeps them on every Python version (isinstance on a runtime Protocol
     stopped seeing __getattr__ attributes in 3.12)."""
     wrapped = _Middleware(MemoryBackend())
-    assert capabilities(wrapped) == Capabilities(keys=True, narrow=True, replace_many=True)
+    assert capabilities(wrapped) == Capabilities(keys=True, narrow=True, replace_many=True,
+                                                 buckets=True)
     tl = Timeline(wrapped, max_items=100, fold_at=4)
     for i in range(12):
         tl.fanout(["k"], i, i)

@@ -303,7 +303,7 @@ class Engine:
             raise ConfigError(
                 f"key {key!r} holds a timeline of capacity {capacity}, but this Timeline has "
                 f"max_items={self.capacity}; writing would trim or resurrect items. Use "
-                "max_items=None (CLI: --max-items 0) to adopt the stored capacity"
+                "max_items=None to adopt the stored capacity"
             )
         if check is not None:
             check(capacity)

@@ -152,11 +152,12 @@ class Scanning(Protocol):
 @dataclass(frozen=True)
 class Capabilities:
     """Which optional methods a backend offers (see ``Scanning``,
-    ``Narrowing``, ``Replacing``)."""
+    ``Narrowing``, ``Replacing``, ``ListingBuckets``)."""
 
     keys: bool = False
     narrow: bool = False
     replace_many: bool = False
+    buckets: bool = False
 
 
 def capabilities(backend: object) -> Capabilities:
@@ -170,6 +171,7 @@ def capabilities(backend: object) -> Capabilities:
         keys=callable(getattr(backend, "keys", None)),
         narrow=callable(getattr(backend, "narrow", None)),
         replace_many=callable(getattr(backend, "replace_many", None)),
+        buckets=callable(getattr(backend, "buckets", None)),
     )
 
 

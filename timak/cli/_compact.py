@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ..backends import Backend
-from ..backends.base import ListingBuckets
+from ..backends.base import capabilities
 from ..timelines import Timeline
 from . import store_url
 from ._basic import positive_int
@@ -41,8 +41,8 @@ def _say_empty(backend: Backend, bucket: str) -> None:
     """A bucket without keys is most often a misspelt one: say so, and name
     the buckets there are where the store can list them."""
     message = f"timak compact: bucket {text(bucket)} holds no keys"
-    if isinstance(backend, ListingBuckets):
-        others = backend.buckets()
+    if capabilities(backend).buckets:
+        others = backend.buckets()  # type: ignore[attr-defined]
         message += ("; buckets on this store: " + ", ".join(map(text, others))
                     if others else "; this store holds no keys at all")
     print(message, file=sys.stderr)
