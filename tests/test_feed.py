@@ -152,7 +152,9 @@ def test_a_failed_feed_fold_does_not_fail_an_acknowledged_add(
     assert "feed store down" in caplog.text
     assert tl.get("b") == [1]
     assert sorted(feed.poll(cursor)[0]) == ["a", "b"]
-    tl.add("c", 1, 1)  # the next write past fold_at folds
+    tl.add("c", 1, 1)  # 3 siblings: past fold_at, but another writer's fold may be running
+    assert feed.stats.folds == 0
+    tl.add("d", 1, 1)  # 2 * fold_at: the fold that failed is done now
     assert feed.stats.folds == 1
 
 

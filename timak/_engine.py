@@ -81,7 +81,13 @@ class FoldPolicy:
     """Says when a key that just took a blind write is due for a fold.
 
     A store that reports the sibling count after a write (memory, SQLite,
-    Riak) says when: a key is due once it holds ``fold_at`` siblings. A store
+    Riak) says when: the one write that takes a key to ``fold_at`` siblings
+    folds it (counts rise one write at a time, so exactly one writer sees
+    that number, however many write at once), and so does every write that
+    finds ``2 * fold_at`` or more (that fold failed or is slow): the key
+    holds fewer than ``2 * fold_at`` siblings plus the writes in flight.
+    (Every writer folding from ``fold_at`` on made eight writer processes
+    on one SQLite key fold together, each reading the whole base.) A store
     that cannot (Cassandra) leaves each writing process to count its own
     blind writes per key since its last fold of that key (counting the
     folded sibling); one process alone keeps a key below ``fold_at``
@@ -103,7 +109,7 @@ class FoldPolicy:
         process's writes; a due key starts again from the one sibling its
         fold leaves)."""
         if reported is not None:
-            return reported >= self.fold_at
+            return reported == self.fold_at or reported >= 2 * self.fold_at
         with self._lock:
             seen = self._counts.pop(key, 0) + 1
             # A due key folds into one sibling, which this process then
@@ -327,13 +333,14 @@ class Engine:
         keys = [key for key, _ in entries]
         if self._written is not None:
             self._written(keys, arrived)
-        fold_at = self.fold_at
+        fold_at, twice = self.fold_at, 2 * self.fold_at
         due = self._policy.due
-        # Fan-out's per-key hot loop: a reported count needs only a compare.
+        # Fan-out's per-key hot loop: a reported count needs only compares
+        # (FoldPolicy.due's rule, inline).
         to_fold = [
             key
             for key, count in zip(keys, results, strict=True)
-            if (count >= fold_at if count is not None else due(key, None))
+            if ((count == fold_at or count >= twice) if count is not None else due(key, None))
         ]
         if to_fold:
             self._fold_many(to_fold, counted=bool(results) and results[0] is not None)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -67,6 +68,16 @@ class _Context:
 
 # SQLite limits bound parameters per statement (32766 since 3.32, 999 before).
 _DELETE_CHUNK = 500
+# A writer waiting for the write lock sleeps a random time below this, the
+# bound doubling up to _MAX_WAIT_STEP (seconds): see SQLiteBackend._begin.
+_FIRST_WAIT_STEP = 0.0002
+_MAX_WAIT_STEP = 0.002
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` says another connection holds the lock."""
+    text = str(exc)
+    return "locked" in text or "busy" in text
 
 
 @contextlib.contextmanager
@@ -163,6 +174,8 @@ class SQLiteBackend(Backend):
                 check_same_thread=False,
             )
             try:
+                # Reads wait in SQLite's busy handler (in WAL they rarely
+                # wait at all); a write's BEGIN waits in _begin instead.
                 conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
                 if not self._shared:
                     self._use_wal(conn)
@@ -189,13 +202,40 @@ class SQLiteBackend(Backend):
                     raise
                 time.sleep(0.01)
 
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``: take the write lock up front (two writers
+        then queue instead of deadlocking on a lock upgrade), waiting for it
+        here rather than in SQLite's busy handler.
+
+        The busy handler sleeps 1, 2, 5, 10 ... up to 100 ms between tries,
+        so waiting writers wake long after the lock is free and convoy
+        (8 writer processes on one key: 88-142 writes/s, p90 174-277 ms).
+        Here a waiting writer tries again after a short random sleep that
+        grows to at most ``_MAX_WAIT_STEP``; the lock is held for well
+        under a millisecond per write, so writers interleave closely. The
+        wait is bounded by ``timeout`` as before, and sleeps in Python, so
+        Ctrl-C ends it at once."""
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            deadline = time.monotonic() + self._timeout
+            step = _FIRST_WAIT_STEP
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc) or time.monotonic() >= deadline:
+                        raise
+                time.sleep(random.uniform(0, step))
+                step = min(step * 2, _MAX_WAIT_STEP)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with mapped_errors(self.path), self._shared_lock if self._shared else _nolock():
             conn = self._conn()
-            # IMMEDIATE takes the write lock up front, so two writers queue on
-            # busy_timeout instead of deadlocking on a lock upgrade.
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             try:
                 yield conn
             except BaseException:
