@@ -165,25 +165,57 @@ def test_fanout_and_remove_never_read_and_follow_reads_once() -> None:
     feeds.add_activity(post)
     feeds.remove_activity(post)
     assert backend.calls.get("fetch", 0) == 0
-    assert backend.calls["store_many"] == 4  # author + followers, twice
+    # author + followers + the fan-out mark, then author + followers
+    assert backend.calls["store_many"] == 5
     for n in range(150):
         feeds.add_activity(Activity("carol", "post", f"c{n}", time=n))
-    feeds.timeline("user").fold("carol")  # so the reads below need no read repair
+    # So the reads below need no read repair: carol's feed and her fan-out marks.
+    feeds.timeline("user").fold("carol")
+    Timeline(backend, "activity.user.fanned").fold("carol")
     backend.calls.clear()
     assert feeds.follow("bob", "carol", copy_limit=100) == 100
     assert backend.calls == {"fetch": 1, "store_many": 1}
     backend.calls.clear()
-    assert feeds.unfollow("bob", "carol") == 150  # copies + the rest of carol's feed
-    assert backend.calls == {"fetch": 2, "store_many": 1}
+    # The copies only: the rest of carol's feed was fanned out (marked done).
+    assert feeds.unfollow("bob", "carol") == 100
+    assert backend.calls == {"fetch": 3, "store_many": 1}  # marks, bob's, carol's
     assert feeds.count("home", "bob") == 0
+
+
+def test_a_post_that_failed_mid_fanout_is_still_removed_by_an_unfollow() -> None:
+    # No fan-out mark: a write to f9's home may still be in flight.
+    feeds, backend = make()
+    post = Activity("alice", "post", "p1", time=WHEN)
+    original, calls = backend.store_many, []
+
+    def store_many(bucket: str, entries: Any) -> Any:
+        calls.append(bucket)
+        if len(calls) == 3:
+            raise UnavailableError("store went down")
+        return original(bucket, entries)
+
+    backend.store_many = store_many  # type: ignore[method-assign]
+    with pytest.raises(UnavailableError):
+        feeds.add_activity(post)  # alice, f0..f2, then down
+    backend.store_many = original  # type: ignore[method-assign]
+    assert feeds.count("home", "f0") == 1 and feeds.count("home", "f9") == 0
+    for follower in ("f0", "f9"):
+        assert feeds.unfollow(follower, "alice") == 1
+    # Once a retry completes, the mark spares those who never held it.
+    assert feeds.add_activity(post) == 11
+    assert feeds.unfollow("f8", "alice") == 1  # it holds it
+    feeds.timeline("home").add_many("f8", [Activity("carol", "post", time=WHEN).item()])
+    assert feeds.unfollow("f8", "alice") == 0
+    assert feeds.count("home", "f8") == 1
 
 
 def test_unfollow_on_a_full_feed_tombstones_only_what_could_enter() -> None:
     backend = MemoryBackend()
     feeds = Feeds(backend, followers=lambda a: [], groups=[
         FeedGroup("user"), FeedGroup("home", max_items=5, follows="user")])
-    for n in range(20):
-        feeds.add_activity(Activity("carol", "post", f"c{n}", time=n))
+    # carol's posts are on her feed, their fan-outs still in flight (no marks).
+    feeds.timeline("user").add_many("carol", [
+        Activity("carol", "post", f"c{n}", time=n).item() for n in range(20)])
     for n in range(5):
         feeds.timeline("home").add_many("bob", [Activity("dan", "post", f"d{n}",
                                                          time=10 + n).item()])

@@ -170,6 +170,29 @@ class ActivityScenarios:
         feeds.add_activity(Activity("carol", "post", "c9", time=at(10)))
         assert feeds.count("home", "bob") == 4
 
+    @pytest.mark.parametrize("copy_limit", [0, 3])
+    def test_unfollow_keeps_other_authors_items(self, env: Env, copy_limit: int) -> None:
+        # Issue 19, defect 6: tombstones hold slots, so an unfollow that
+        # tombstoned every post of alice's (10, newer than carol's) pushed
+        # carol's 5 posts off bob's home of capacity 10.
+        feeds = env.feeds(max_items=10)
+        env.graph.add("bob", "carol")
+        for n in range(5):
+            feeds.add_activity(Activity("carol", "post", f"c{n}", time=at(n)))
+        for n in range(10):
+            feeds.add_activity(Activity("alice", "post", f"a{n}", time=at(10 + n)))
+        env.graph.add("bob", "alice")
+        assert feeds.follow("bob", "alice", copy_limit=copy_limit, feeds=["home"]) == copy_limit
+        env.graph.remove("bob", "alice")
+        assert feeds.unfollow("bob", "alice", feeds=["home"]) == copy_limit
+        carol = ["c4", "c3", "c2", "c1", "c0"]
+        assert objects(feeds.read("home", "bob").activities) == carol
+        # Following again copies what the unfollow did not remove.
+        env.graph.add("bob", "alice")
+        feeds.follow("bob", "alice", copy_limit=2, feeds=["home"])
+        expected = ["a9", "a8"] if copy_limit < 2 else []
+        assert objects(feeds.read("home", "bob").activities) == expected + carol
+
     def test_a_post_racing_an_unfollow_is_not_left_behind(self, env: Env) -> None:
         poster, unfollower = env.feeds(), env.feeds()
         env.graph.add("bob", "alice")

@@ -14,11 +14,15 @@ racing a follow or unfollow of the same pair ends as if the two had run one
 after the other, in one order or the other:
 
 * a post racing an unfollow (``keep_history=False``) never stays on the
-  former follower's feed: either the post's fan-out ran before the graph
-  changed, and then its author-feed write came earlier still, so the
-  unfollow's read saw it and wrote its tombstone (a tombstone wins over an
-  add at the same score, whatever order they land in); or the fan-out ran
-  after, and did not include the former follower;
+  former follower's feed: either the post's fan-out asked for followers
+  after the graph changed, and did not include the former follower; or it
+  asked before, and then the post is on the author's feed before the
+  unfollow reads it, and either its fan-out was done (marked, see below)
+  before the unfollow read the marks, so its write to the follower's feed
+  came earlier still and the unfollow's read of that feed saw it, or it
+  was not, and the unfollow tombstones it from the author's feed (a
+  tombstone wins over an add at the same score, whatever order they land
+  in);
 * a post racing a follow is never lost: either the fan-out ran after the
   graph changed and includes the new follower, or it ran before, and then
   the author-feed write came before the follow's read, which copies it
@@ -26,6 +30,34 @@ after the other, in one order or the other:
 * a remove racing a follow never resurrects: symmetrically, the follow's
   copy reads the author's feed after the remove's tombstone landed there,
   or the remove's fan-out includes the new follower.
+
+What an unfollow tombstones
+===========================
+Tombstones hold slots like items (the merge rule), so a tombstone for an
+activity the follower's feed never held pushes an older item, perhaps
+another author's, off that feed. An unfollow therefore tombstones only:
+
+1. the target's activities the follower's feed holds (read after the graph
+   changed), and
+2. the target's activities whose fan-out may still be in flight: those on
+   the target's own feed *not* marked done (and that could still enter the
+   follower's feed: on a full feed, only those above its oldest record).
+
+``add_activity`` marks an activity done when its whole fan-out was
+acknowledged: one blind write of the id, at the activity's time, to the
+author's key in the *fan-out marks* bucket (the author group's bucket +
+``".fanned"``, capacity that group's ``max_items``). The unfollow reads
+the marks first, then the follower's feed, then the target's feed: a mark
+it sees was written after the fan-out's write to the follower's feed, so
+the follower's-feed read sees that write (case 1). Every failure errs on
+the safe side: an ``add_activity`` that failed part-way leaves no mark (its
+activity is tombstoned by later unfollows, as before, until a retry
+completes), a mark trimmed off the marks timeline reads as "not done", and
+activities posted before the marks existed have none. The one case it does
+not cover: two ``add_activity`` calls for the same activity running at
+once, where the second marks it done while the first still fans out to a
+follower who unfollows meanwhile. Retry a failed post after the failed
+call has returned.
 
 This needs reads that see every write acknowledged before them (on
 Cassandra, read and write consistency levels that overlap, e.g. QUORUM).
@@ -35,8 +67,8 @@ such pairs against the two sequential orders.
 What follows from the merge rule (a tombstone wins at an equal score): an
 activity that an unfollow removed from a feed stays removed from that feed
 if the follower follows again; the re-follow copies the target's other
-activities and everything posted later. Use ``keep_history=True`` where
-that matters.
+activities (those the feed never held) and everything posted later. Use
+``keep_history=True`` where that matters.
 """
 
 from __future__ import annotations
@@ -110,6 +142,11 @@ class Feeds(FeedReads, UsesBackend):
             g.name: Timeline(self.connection, g.bucket, max_items=g.max_items, **options)
             for g in group_list
         }
+        author = self.groups[author_group]
+        #: Fan-out marks: the ids of the author group's activities whose
+        #: fan-out completed, per author (see "What an unfollow tombstones").
+        self._fanned = Timeline(self.connection, f"{author.bucket}.fanned",
+                                max_items=author.max_items, **options)
         self._states = {
             g.name: Timeline(self.connection, g.state_bucket, max_items=g.max_items + 2, **options)
             for g in group_list
@@ -201,6 +238,10 @@ class Feeds(FeedReads, UsesBackend):
                 spread(group.name, keys)
         for name, keys in explicit.items():
             spread(name, keys)
+        if not deleted:
+            # Every fan-out above was acknowledged: mark it done, so that
+            # unfollows need not tombstone it (module docstring).
+            self._fanned.fanout([_key(activity.actor)], item_id, score)
         return written
 
     # -- following ------------------------------------------------------------
@@ -247,23 +288,28 @@ class Feeds(FeedReads, UsesBackend):
         ``keep_history``. Call it after the application removed the follow.
 
         Writes a tombstone, at the activity's time, for each of the target's
-        activities on the follower's feed and on the target's own feed (the
-        latter covers fan-outs still in flight; on a full feed only those
-        that could still make it into the feed): one read of each, one
-        blind write. Returns how many tombstones were written. Tombstones
-        hold slots like items (the merge rule), so they count toward the
-        feed's capacity until newer items push them off.
+        activities the follower's feed holds, and for each on the target's
+        own feed whose fan-out is not marked done (it may still be in
+        flight; on a full feed only those that could still make it into the
+        feed). Nothing else: tombstones hold slots like items, so one for an
+        activity the feed never held would push an older item, perhaps
+        another author's, off the feed (module docstring, "What an unfollow
+        tombstones"). Reads the target's fan-out marks, then per group the
+        follower's feed and the target's feed; one blind write per group.
+        Returns how many tombstones were written.
         """
         follower_key, groups = self._check_follow(follower, target, feeds)
         if keep_history:
             return 0
+        # The marks first: one seen here was written after its fan-out's
+        # write to the follower's feed, which the reads below then see.
+        done = {r.id for r in self._fanned.get(_key(target), raw=True) if not r.deleted}
         gone = 0
         for group in groups:
             timeline = self._timelines[group.name]
             own = timeline.get(follower_key, raw=True)
-            tombstones = _unfollow_targets(
-                own, self._source(group, target), _key(target), group.max_items
-            )
+            source = [r for r in self._source(group, target) if r.id not in done]
+            tombstones = _unfollow_targets(own, source, _key(target), group.max_items)
             gone += timeline.add_many(follower_key, tombstones, deleted=True)
         return gone
 
@@ -289,9 +335,10 @@ def _unfollow_targets(
     own: list[Record], source: list[Record], target: str, capacity: int
 ) -> list[tuple[Any, Any, None]]:
     """The items an unfollow tombstones: the target's visible activities on
-    the follower's feed, and those on the target's feed that could still
-    enter the follower's (all of them, unless that feed is full: then only
-    those above its oldest record, since a full feed never takes older)."""
+    the follower's feed, and those of ``source`` (the target's feed, less
+    the activities marked done) that could still enter the follower's (all
+    of them, unless that feed is full: then only those above its oldest
+    record, since a full feed never takes older)."""
     ids = {}
     gone = {r.id: r.score for r in own if r.deleted}
     for record in own:
