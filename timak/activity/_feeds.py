@@ -179,12 +179,53 @@ class Feeds(FeedReads, UsesBackend):
 
         Every write is blind (no read), in chunks of ``chunk`` keys;
         ``progress(n)`` gets the number of feeds written so far after each.
-        Returns how many feeds were written. Group names and the activity are
-        checked before anything is written. If the store fails part-way, the
-        writes made so far stay, and calling again with the same activity
-        is safe (every write is idempotent).
+        Returns how many feeds were written. Group names and the activity
+        are checked before anything is written (``check_activity``: an
+        activity too large for any of the groups it reaches is refused). If
+        the store fails part-way, the writes made so far stay, and calling
+        again with the same activity is safe (every write is idempotent).
         """
         return self._spread(activity, fanout_to, to, progress, deleted=False)
+
+    def check_activity(
+        self,
+        activity: Activity,
+        *,
+        fanout_to: Iterable[str] | None = None,
+        to: Iterable[tuple[str, Ref]] = (),
+    ) -> None:
+        """Raise what ``add_activity(activity, fanout_to=..., to=...)`` would
+        raise for its input, and write nothing: ``InvalidActivityError``,
+        ``UnknownFeedGroupError``, ``InvalidKeyError``, or
+        ``ValueTooLargeError`` for an activity too large for one of the
+        feeds it would reach (each group has its own capacity, so its own
+        item limit). ``add_activity`` runs it first; call it yourself to
+        refuse an activity before anything else is committed (the Django
+        adapter does, in ``post_save``)."""
+        self._targets(activity, fanout_to, to)
+
+    def _targets(
+        self,
+        activity: Activity,
+        fanout_to: Iterable[str] | None,
+        to: Iterable[tuple[str, Ref]],
+        *,
+        deleted: bool = False,
+    ) -> tuple[list[FeedGroup], dict[str, list[str]]]:
+        """The following groups and the explicit feeds (group -> owners) of
+        a spread, all checked; an add is sized against every group it reaches."""
+        if not isinstance(activity, Activity):
+            raise InvalidActivityError(f"expected an Activity, got {type(activity).__name__}")
+        targets = self._following_groups(fanout_to)
+        explicit: dict[str, list[str]] = {}
+        for name, owner in to:
+            explicit.setdefault(self.group(name).name, []).append(check_key(_key(owner)))
+        if not deleted:  # a tombstone always fits
+            item_id, score, data = activity.item()
+            for name in {self.author_group, *(g.name for g in targets), *explicit}:
+                # No keys: the Timeline checks and sizes the item, writes nothing.
+                self._timelines[name].fanout([], item_id, score, data)
+        return targets, explicit
 
     def remove_activity(
         self,
@@ -212,12 +253,7 @@ class Feeds(FeedReads, UsesBackend):
         *,
         deleted: bool,
     ) -> int:
-        if not isinstance(activity, Activity):
-            raise InvalidActivityError(f"expected an Activity, got {type(activity).__name__}")
-        targets = self._following_groups(fanout_to)
-        explicit: dict[str, list[str]] = {}
-        for name, owner in to:
-            explicit.setdefault(self.group(name).name, []).append(check_key(_key(owner)))
+        targets, explicit = self._targets(activity, fanout_to, to, deleted=deleted)
         item_id, score, data = activity.item()
         written = 0
 
