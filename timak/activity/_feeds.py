@@ -304,7 +304,9 @@ class Feeds(FeedReads, UsesBackend):
             raise InvalidFollowError(f"copy_limit must be an int of at least 0, got {copy_limit!r}")
         copied = 0
         for group in groups:
-            source = self._source(group, target)
+            assert group.follows is not None
+            # Lazily, newest first: only the copies are decoded.
+            source = self._timelines[group.follows].scan(_key(target), hint=copy_limit)
             newest = visible_activities(source, copy_limit) if copy_limit else []
             copied += self._timelines[group.name].add_many(
                 follower_key, [(a.id, a.time, a.data()) for _, a in newest]
@@ -339,12 +341,14 @@ class Feeds(FeedReads, UsesBackend):
             return 0
         # The marks first: one seen here was written after its fan-out's
         # write to the follower's feed, which the reads below then see.
-        done = {r.id for r in self._fanned.get(_key(target), raw=True) if not r.deleted}
+        done = {r.id for r in self._fanned.scan(_key(target)) if not r.deleted}
         gone = 0
         for group in groups:
             timeline = self._timelines[group.name]
-            own = timeline.get(follower_key, raw=True)
-            source = [r for r in self._source(group, target) if r.id not in done]
+            own = list(timeline.scan(follower_key))
+            assert group.follows is not None
+            source = [r for r in self._timelines[group.follows].scan(_key(target))
+                      if r.id not in done]
             tombstones = _unfollow_targets(own, source, _key(target), group.max_items)
             gone += timeline.add_many(follower_key, tombstones, deleted=True)
         return gone
@@ -360,11 +364,6 @@ class Feeds(FeedReads, UsesBackend):
             if group.follows is None:
                 raise UnknownFeedGroupError(f"feed group {group.name!r} follows no group")
         return follower_key, groups
-
-    def _source(self, group: FeedGroup, target: Ref) -> list[Record]:
-        assert group.follows is not None
-        records: list[Record] = self._timelines[group.follows].get(_key(target), raw=True)
-        return records
 
 
 def _unfollow_targets(

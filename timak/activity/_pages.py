@@ -8,9 +8,20 @@ arriving on top never shift or repeat later pages. A group that gains an
 activity moves to the top (it is not repeated further down); a group whose
 newest activity is removed moves down and may show again on a later page.
 
+Both read records lazily, newest first (``Timeline.scan``), and decode only
+what they need: a flat page reads from its cursor until it has ``limit + 1``
+activities and builds an ``Activity`` for the ``limit`` it returns; an
+aggregated page reads every record (a group's ``total`` and the unseen and
+unread counts cover the whole feed) but only each one's actor, verb, object
+and time, and builds ``Activity`` objects only for the groups it returns.
+
 Aggregation happens on read, over the visible records of the one stored
 timeline, so the stored value stays a plain timak value and its merge stays
 a lattice.
+
+Cursors are kind ``g`` (``timak._cursors``), their body
+``["read" or "groups", score, id kind, id]``: a flat page's cursor is
+refused by an aggregated read and the other way round.
 """
 
 from __future__ import annotations
@@ -19,18 +30,28 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .._cursors import decode_cursor, encode_cursor
+from .._cursors import damaged, decode_cursor, encode_cursor
+from .._records import order_key
 from ..errors import InvalidCursorError
 from ..value import Record, Score
-from ._activity import Activity, Ref, activity_from_record
+from ._activity import (
+    Activity,
+    Ref,
+    activity_fields,
+    activity_from_record,
+    by_verb_object_day,
+    verb_object_day,
+)
+
+_DAY_US = 86_400_000_000
 
 __all__ = [
     "ActivityPage",
     "AggregatedPage",
     "Group",
-    "aggregate",
+    "Grouping",
+    "cursor_position",
     "flat_page",
-    "group_page",
     "visible_activities",
 ]
 
@@ -84,97 +105,152 @@ class AggregatedPage:
 def visible_activities(
     records: Iterable[Record], limit: int | None = None
 ) -> list[tuple[Position, Activity]]:
-    """The activities among newest-first ``records`` (as ``Timeline.get``
-    returns them) that are not deleted, with their positions; at most
-    ``limit``. Items that are not activities are skipped."""
+    """The activities among newest-first ``records`` (as ``Timeline.scan``
+    yields them) that are not deleted, with their positions; at most
+    ``limit``, reading no further than that. Items that are not activities
+    are skipped."""
     found = []
     for record in records:
         if record.deleted:
             continue
         activity = activity_from_record(record)
         if activity is not None:
-            found.append(((record.score, 1, record.id), activity))
+            found.append((order_key(record), activity))
             if limit is not None and len(found) >= limit:
                 break
     return found
 
 
-def flat_page(
-    activities: list[tuple[Position, Activity]], limit: int, cursor: str | None
-) -> ActivityPage:
-    """``limit`` activities after ``cursor``, from newest-first ``activities``."""
-    rest = _after(activities, cursor, "f")
-    taken = rest[:limit]
-    more = len(rest) > limit
+def flat_page(records: Iterable[Record], limit: int) -> ActivityPage:
+    """The first ``limit`` activities of newest-first ``records`` (those
+    after the cursor), and the next cursor if there is one more."""
+    taken = visible_activities(records, limit + 1)
+    more = len(taken) > limit
+    del taken[limit:]
     return ActivityPage(
-        [a for _, a in taken], _cursor("f", taken[-1][0]) if more and taken else None
+        [a for _, a in taken], _cursor("read", taken[-1][0]) if more else None
     )
 
 
-@dataclass(frozen=True)
-class _Grouped:
+@dataclass
+class _Members:
+    """One group while the feed is read: its members' records, newest first,
+    and their distinct actors in order."""
+
     position: Position
-    group: Group
+    key: str
+    newest: Score
+    records: list[Record]
+    actors: dict[Ref, None]
 
 
-def aggregate(
-    activities: list[tuple[Position, Activity]],
-    group_by: Callable[[Activity], str],
-    group_limit: int = 10,
-) -> list[tuple[Position, Group]]:
-    """Group newest-first ``activities`` by ``group_by``; groups come newest
-    first, each positioned at its newest activity."""
-    members: dict[str, list[tuple[Position, Activity]]] = {}
-    for position, activity in activities:
-        members.setdefault(group_by(activity), []).append((position, activity))
-    groups = []
-    for key, found in members.items():  # dicts keep insertion order: newest first
-        actors: dict[Ref, None] = {}
-        for _, activity in found:
-            actors.setdefault(activity.actor, None)
-        newest_position, newest = found[0]
-        groups.append((newest_position, Group(
-            id=key,
-            verb=newest.verb,
-            activities=[a for _, a in found[:group_limit]],
-            total=len(found),
-            actors=list(actors)[:group_limit],
-            actor_count=len(actors),
-            newest=newest.time,
-        )))
-    return groups
+class Grouping:
+    """The groups of one aggregated feed, newest first, made from every
+    visible record of it (newest first) with ``group_by``.
+
+    Only the fields grouping needs are read from each record (its actor,
+    verb, object and time, for the default ``group_by``); ``Group`` objects,
+    with their ``Activity`` members, are built only for ``page``.
+    """
+
+    def __init__(
+        self, records: Iterable[Record], group_by: Callable[[Activity], str]
+    ) -> None:
+        members: dict[str, _Members] = {}
+        default = group_by is by_verb_object_day
+        # The default key of (verb, object, day), made once per distinct
+        # triple: formatting it per record was a quarter of a page.
+        keys: dict[tuple[str, Ref | None, int], str] = {}
+        for record in records:
+            if record.deleted:
+                continue
+            fields = activity_fields(record)
+            if fields is None:
+                continue
+            actor, verb, obj = fields
+            if default:
+                triple = (verb, obj, int(record.score) // _DAY_US)
+                key = keys.get(triple)
+                if key is None:
+                    key = keys[triple] = verb_object_day(verb, obj, record.score)
+            else:
+                activity = activity_from_record(record)
+                assert activity is not None  # activity_fields accepted it
+                key = group_by(activity)
+            found = members.get(key)
+            if found is None:
+                found = members[key] = _Members(order_key(record), key, record.score, [], {})
+            found.records.append(record)
+            found.actors.setdefault(actor, None)
+        #: Newest group first (dicts keep insertion order).
+        self.groups = list(members.values())
+
+    def newest(self) -> Score | None:
+        """The newest activity's time, or ``None`` for an empty feed."""
+        return max((g.newest for g in self.groups), default=None)
+
+    def ids(self) -> list[tuple[str, Score]]:
+        """Every group's ``(id, newest)``, newest group first."""
+        return [(g.key, g.newest) for g in self.groups]
+
+    def page(
+        self, limit: int, after: Position | None, group_limit: int
+    ) -> tuple[list[Group], str | None]:
+        """``limit`` groups after the position ``after`` (a group cursor's:
+        ``cursor_position(cursor, "groups")``) and the next cursor."""
+        rest = self.groups
+        if after is not None:
+            rest = [g for g in rest if g.position < after]
+        taken = rest[:limit]
+        more = len(rest) > limit
+        return ([_group(g, group_limit) for g in taken],
+                _cursor("groups", taken[-1].position) if more and taken else None)
 
 
-def group_page(
-    groups: list[tuple[Position, Group]], limit: int, cursor: str | None
-) -> tuple[list[Group], str | None]:
-    """``limit`` groups after ``cursor`` and the next cursor."""
-    rest = _after(groups, cursor, "g")
-    taken = rest[:limit]
-    more = len(rest) > limit
-    return [g for _, g in taken], _cursor("g", taken[-1][0]) if more and taken else None
+def _group(members: _Members, group_limit: int) -> Group:
+    activities = []
+    for record in members.records[:group_limit]:
+        activity = activity_from_record(record)
+        assert activity is not None  # Grouping took only activities
+        activities.append(activity)
+    return Group(
+        id=members.key,
+        verb=activities[0].verb,
+        activities=activities,
+        total=len(members.records),
+        actors=list(members.actors)[:group_limit],
+        actor_count=len(members.actors),
+        newest=members.newest,
+    )
 
 
-def _after(items: list[tuple[Position, Any]], cursor: str | None, kind: str) -> list[Any]:
-    if cursor is None:
-        return items
-    after = _position(cursor, kind)
-    return [item for item in items if item[0] < after]
+def _cursor(what: str, position: Position) -> str:
+    return encode_cursor("g", [what, *position])
 
 
-def _cursor(kind: str, position: Position) -> str:
-    return encode_cursor(kind, list(position))
+_WHAT = {"read": "activity page cursor (from Feeds.read)",
+         "groups": "group page cursor (from Feeds.aggregated)"}
 
 
-def _position(cursor: str, kind: str) -> Position:
-    body = decode_cursor(cursor, kind, "feed cursor")
+def _a(what: str) -> str:
+    return f"{'an' if what[0] in 'aeiou' else 'a'} {what}"
+
+
+def cursor_position(cursor: str, what: str) -> Position:
+    """The position a cursor of ``what`` pages (``"read"`` or ``"groups"``)
+    holds; ``InvalidCursorError`` for anything else."""
+    body = decode_cursor(cursor, "g", _WHAT[what].split(" (")[0])
     if (
-        len(body) == 4
-        and isinstance(body[1], int | float)
-        and not isinstance(body[1], bool)
-        and body[2] in (0, 1)
-        and isinstance(body[3], int | str)
-        and isinstance(body[3], str) == (body[2] == 1)
+        len(body) == 5
+        and body[1] in _WHAT
+        and isinstance(body[2], int | float)
+        and not isinstance(body[2], bool)
+        and body[3] in (0, 1)
+        and isinstance(body[4], int | str)
+        and isinstance(body[4], str) == (body[3] == 1)
     ):
-        return (body[1], body[2], body[3])
-    raise InvalidCursorError(f"damaged feed cursor {cursor!r:.80}")
+        if body[1] != what:
+            raise InvalidCursorError(
+                f"expected {_a(_WHAT[what])}, got {_a(_WHAT[body[1]])}: {cursor!r:.80}")
+        return (body[2], body[3], body[4])
+    raise damaged(cursor, _WHAT[what].split(" (")[0])

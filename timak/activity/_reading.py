@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
 
 from ..errors import ConfigError, UnknownActivityGroupError, UnknownFeedGroupError
 from ..timelines import Timeline
@@ -21,10 +20,9 @@ from ._pages import (
     ActivityPage,
     AggregatedPage,
     Group,
-    aggregate,
+    Grouping,
+    cursor_position,
     flat_page,
-    group_page,
-    visible_activities,
 )
 
 __all__ = ["FeedReads"]
@@ -56,8 +54,9 @@ class FeedReads:
         """A page of ``owner``'s feed of group ``feed``, newest first, as
         activities (any kind of group can be read flat)."""
         _check_limit(limit)
-        records = self.timeline(feed).get(_key(owner), raw=True)
-        return flat_page(visible_activities(records), limit, cursor)
+        after = None if cursor is None else cursor_position(cursor, "read")
+        records = self.timeline(feed).scan(_key(owner), after, hint=limit + 1)
+        return flat_page(records, limit)
 
     def aggregated(
         self,
@@ -75,17 +74,18 @@ class FeedReads:
         group = self.group(feed)
         if group.kind == "flat":
             raise UnknownFeedGroupError(f"feed group {feed!r} is flat, not aggregated")
-        groups = self._groups(group, owner, group_limit)
-        taken, next_cursor = group_page(groups, limit, cursor)
+        after = None if cursor is None else cursor_position(cursor, "groups")
+        grouping = self._grouping(group, owner)
+        taken, next_cursor = grouping.page(limit, after, group_limit)
         if group.kind != "notification":
             return AggregatedPage(taken, next_cursor)
         state = self._state(group, owner)
-        all_groups = [g for _, g in groups]
+        every = grouping.ids()
         return AggregatedPage(
             [_marked(g, state) for g in taken],
             next_cursor,
-            unseen=sum(1 for g in all_groups if not state.is_seen(g)),
-            unread=sum(1 for g in all_groups if not state.is_read(g)),
+            unseen=sum(1 for gid, newest in every if not state.seen_at(gid, newest)),
+            unread=sum(1 for gid, newest in every if not state.read_at(gid, newest)),
         )
 
     def notifications(
@@ -106,10 +106,9 @@ class FeedReads:
         of the feed, one blind write). Returns how many marks were written
         (0 for an empty feed)."""
         group = self._notification_group(feed)
-        groups = self._groups(group, reader, 1)
-        if not groups:
+        newest = self._grouping(group, reader).newest()
+        if newest is None:
             return 0
-        newest = max(g.newest for _, g in groups)
         return self._states[group.name].add_many(_key(reader), mark_items(seen=newest))
 
     def mark_read(
@@ -120,11 +119,11 @@ class FeedReads:
         activity). Raises ``UnknownActivityGroupError`` for an id the feed
         does not hold, before writing. Returns how many marks were written."""
         group = self._notification_group(feed)
-        present = {g.id: g for _, g in self._groups(group, reader, 1)}
+        present = dict(self._grouping(group, reader).ids())
         if groups is None:
             if not present:
                 return 0
-            items = mark_items(read=max(g.newest for g in present.values()))
+            items = mark_items(read=max(present.values()))
         else:
             wanted = [groups] if isinstance(groups, str) else list(groups)
             missing = [gid for gid in wanted if gid not in present]
@@ -132,7 +131,7 @@ class FeedReads:
                 raise UnknownActivityGroupError(
                     f"no group {missing[0]!r:.80} in {_key(reader)!r}'s {feed} feed"
                 )
-            items = mark_items(groups=[present[gid] for gid in wanted])
+            items = mark_items(groups=[(gid, present[gid]) for gid in wanted])
         return self._states[group.name].add_many(_key(reader), items)
 
     def unseen_count(self, reader: Ref, *, feed: str = "notification") -> int:
@@ -155,9 +154,8 @@ class FeedReads:
             raise UnknownFeedGroupError(f"feed group {feed!r} is not a notification feed")
         return group
 
-    def _groups(self, group: FeedGroup, owner: Ref, group_limit: int) -> list[tuple[Any, Group]]:
-        records = self._timelines[group.name].get(_key(owner), raw=True)
-        return aggregate(visible_activities(records), group.group_by, group_limit)
+    def _grouping(self, group: FeedGroup, owner: Ref) -> Grouping:
+        return Grouping(self._timelines[group.name].scan(_key(owner)), group.group_by)
 
     def _state(self, group: FeedGroup, reader: Ref) -> NotificationState:
         return NotificationState.of(self._states[group.name].get(_key(reader), raw=True))
