@@ -238,3 +238,33 @@ def test_timeline_count_and_add_many() -> None:
     with pytest.raises(InvalidInputError):
         tl.add_many("k", [("e", 5, None), ("", 6, None)])
     assert tl.count("k") == 2
+
+
+def test_a_200_kb_activity_to_1000_followers_writes_its_payload_once() -> None:
+    backend = MemoryBackend()
+    written: list[int] = []
+    store_many, store = backend.store_many, backend.store
+
+    def counting_many(bucket: str, entries: Any) -> Any:
+        entries = list(entries)
+        written.extend(len(v) for _, v in entries)
+        return store_many(bucket, entries)
+
+    def counting(bucket: str, key: str, value: bytes, context: Any = None) -> Any:
+        written.append(len(value))
+        return store(bucket, key, value, context)
+
+    backend.store_many = counting_many  # type: ignore[method-assign]
+    backend.store = counting  # type: ignore[method-assign]
+    followers = [f"f{n}" for n in range(1000)]
+    feeds = Feeds(backend, followers=lambda a: followers)
+    post = Activity("alice", "post", "p1", time=WHEN, extra={"text": "z" * 200_000})
+    assert feeds.add_activity(post) == 1001
+    assert len([n for n in written if n > 200_000]) == 1  # the payload, once
+    assert sum(written) < 200_000 + 1001 * 200  # and a small reference per feed
+    assert feeds.read("home", "f999").activities == [post]
+    # Small payloads stay inline: no payload write.
+    small = Activity("alice", "post", "p2", time=WHEN, extra={"text": "hi"})
+    feeds.add_activity(small)
+    assert backend.fetch(feeds.payload_bucket, small.id).siblings == []
+    assert backend.fetch(feeds.payload_bucket, post.id).siblings != []

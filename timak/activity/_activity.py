@@ -20,6 +20,7 @@ from .._results import now_us
 from .._scores import ScoreLike, to_datetime, to_score
 from ..errors import InvalidActivityError, InvalidInputError
 from ..value import ItemId, Record, Score, check_data, check_id
+from ._payloads import is_reference
 
 __all__ = [
     "Activity",
@@ -165,6 +166,7 @@ def activity_fields(record: Record) -> tuple[Ref, str, Ref | None] | None:
         and (obj is None or (type(obj) is str and obj) or type(obj) is int)
         and (target is None or (type(target) is str and target) or type(target) is int)
         and type(get("x", _EMPTY)) is dict
+        and ("p" not in data or is_reference(data["p"]))
     ):
         return actor, verb, obj
     return None
@@ -173,14 +175,19 @@ def activity_fields(record: Record) -> tuple[Ref, str, Ref | None] | None:
 _EMPTY: dict[str, Any] = {}
 
 
-def activity_from_record(record: Record) -> Activity | None:
+def activity_from_record(
+    record: Record, extra: dict[str, Any] | None = None
+) -> Activity | None:
     """The activity a stored record holds, or ``None`` for an item that is
-    not one (written to the same bucket by something else): readers skip it."""
+    not one (written to the same bucket by something else): readers skip it.
+    ``extra``: the payload hydrated for a record that holds a reference
+    (``timak.activity._payloads``); otherwise its ``extra`` is empty."""
     if activity_fields(record) is None:
         return None
     data = record.data
     actor, verb, obj, target = data.get("a"), data.get("v"), data.get("o"), data.get("t")
-    extra = data.get("x", {})
+    if extra is None:
+        extra = data.get("x", {})
     made = object.__new__(Activity)
     # A frozen dataclass refuses setattr, not its __dict__: one update.
     made.__dict__.update(actor=actor, verb=verb, object=obj, target=target,

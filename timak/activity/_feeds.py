@@ -76,6 +76,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .._options import int_option
 from .._records import order_key
 from ..backends import Backend, UsesBackend
 from ..errors import (
@@ -85,10 +86,18 @@ from ..errors import (
     UnknownFeedGroupError,
 )
 from ..timelines import Timeline
-from ..value import Record, check_key
+from ..value import ItemId, Record, Score, check_key
 from ._activity import Activity, Ref
 from ._groups import FeedGroup, default_groups
-from ._pages import visible_activities
+from ._pages import activity_records
+from ._payloads import (
+    INLINE_BYTES,
+    PAYLOAD_BUCKET,
+    Payload,
+    payload_of,
+    remove_payload,
+    store_payload,
+)
 from ._reading import FeedReads, _key
 
 __all__ = ["Feeds"]
@@ -106,7 +115,10 @@ class Feeds(FeedReads, UsesBackend):
     ``notification``). ``author_group``: the group of actors' own feeds.
     ``chunk``: keys per blind-write batch. ``timeline_options``: more
     ``Timeline`` arguments (``fold_at``, ``max_value_bytes``...).
-    Raises ``ConfigError`` for duplicate or dangling group names.
+    ``inline_bytes``: an activity whose ``extra`` encodes to more than this
+    is stored once in ``payload_bucket`` and referenced from the feeds
+    (``None``: always inline; see ``timak.activity._payloads``). Raises
+    ``ConfigError`` for duplicate or dangling group names.
     """
 
     def __init__(
@@ -118,6 +130,8 @@ class Feeds(FeedReads, UsesBackend):
         author_group: str = "user",
         chunk: int = 1000,
         timeline_options: dict[str, Any] | None = None,
+        inline_bytes: int | None = INLINE_BYTES,
+        payload_bucket: str = PAYLOAD_BUCKET,
     ) -> None:
         group_list = default_groups() if groups is None else list(groups)
         self.groups = {g.name: g for g in group_list}
@@ -130,6 +144,10 @@ class Feeds(FeedReads, UsesBackend):
             raise ConfigError(f"author_group {author_group!r} is not one of the groups")
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
             raise ConfigError(f"chunk must be an int of at least 1, got {chunk!r}")
+        if inline_bytes is not None:
+            int_option("inline_bytes", inline_bytes, 0)
+        self.inline_bytes = inline_bytes
+        self.payload_bucket = check_key(payload_bucket, "payload_bucket")
         self._use_backend(connection)
         self.author_group = author_group
         self.followers = followers
@@ -221,7 +239,7 @@ class Feeds(FeedReads, UsesBackend):
         for name, owner in to:
             explicit.setdefault(self.group(name).name, []).append(check_key(_key(owner)))
         if not deleted:  # a tombstone always fits
-            item_id, score, data = activity.item()
+            item_id, score, data, _ = self._stored(activity)
             for name in {self.author_group, *(g.name for g in targets), *explicit}:
                 # No keys: the Timeline checks and sizes the item, writes nothing.
                 self._timelines[name].fanout([], item_id, score, data)
@@ -254,7 +272,13 @@ class Feeds(FeedReads, UsesBackend):
         deleted: bool,
     ) -> int:
         targets, explicit = self._targets(activity, fanout_to, to, deleted=deleted)
-        item_id, score, data = activity.item()
+        item_id, score, data, payload = self._stored(activity)
+        # The payload before any feed: a reference never points at nothing,
+        # and a removal makes the payload unreadable at once (_payloads).
+        if payload is not None and deleted:
+            remove_payload(self.connection, self.payload_bucket, activity.id)
+        elif payload is not None:
+            store_payload(self.connection, self.payload_bucket, activity.id, payload)
         written = 0
 
         def spread(name: str, keys: list[str]) -> None:
@@ -279,6 +303,18 @@ class Feeds(FeedReads, UsesBackend):
             # unfollows need not tombstone it (module docstring).
             self._fanned.fanout([_key(activity.actor)], item_id, score)
         return written
+
+    def _stored(
+        self, activity: Activity
+    ) -> tuple[ItemId, Score, dict[str, Any], Payload | None]:
+        """The item an activity is stored as: its ``extra`` inline, or a
+        reference to its payload (returned too, to be stored apart)."""
+        item_id, score, data = activity.item()
+        payload = payload_of(activity.extra, self.inline_bytes)
+        if payload is not None:
+            del data["x"]
+            data["p"] = payload.reference
+        return item_id, score, data, payload
 
     # -- following ------------------------------------------------------------
 
@@ -307,9 +343,10 @@ class Feeds(FeedReads, UsesBackend):
             assert group.follows is not None
             # Lazily, newest first: only the copies are decoded.
             source = self._timelines[group.follows].scan(_key(target), hint=copy_limit)
-            newest = visible_activities(source, copy_limit) if copy_limit else []
+            # Copied as stored: a payload reference stays a reference.
+            newest = activity_records(source, copy_limit) if copy_limit else []
             copied += self._timelines[group.name].add_many(
-                follower_key, [(a.id, a.time, a.data()) for _, a in newest]
+                follower_key, [(r.id, r.score, r.data) for r in newest]
             )
         return copied
 

@@ -50,8 +50,11 @@ __all__ = [
     "AggregatedPage",
     "Group",
     "Grouping",
+    "Hydrate",
+    "activity_records",
     "cursor_position",
     "flat_page",
+    "no_payloads",
     "visible_activities",
 ]
 
@@ -102,29 +105,68 @@ class AggregatedPage:
     unread: int | None = None
 
 
-def visible_activities(
-    records: Iterable[Record], limit: int | None = None
-) -> list[tuple[Position, Activity]]:
-    """The activities among newest-first ``records`` (as ``Timeline.scan``
-    yields them) that are not deleted, with their positions; at most
+#: Payloads of the records that hold a reference (``timak.activity._payloads``):
+#: per record id, its ``extra``, or ``None`` to leave the activity out (its
+#: payload was removed). Given the records a page returns.
+Hydrate = Callable[[list[Record]], dict[Any, "dict[str, Any] | None"]]
+
+
+def no_payloads(records: list[Record]) -> dict[Any, dict[str, Any] | None]:
+    """``Hydrate`` for records that hold no references."""
+    return {}
+
+
+def activity_records(records: Iterable[Record], limit: int | None = None) -> list[Record]:
+    """The records among newest-first ``records`` (as ``Timeline.scan``
+    yields them) that hold activities and are not deleted; at most
     ``limit``, reading no further than that. Items that are not activities
     are skipped."""
     found = []
     for record in records:
-        if record.deleted:
-            continue
-        activity = activity_from_record(record)
-        if activity is not None:
-            found.append((order_key(record), activity))
+        if not record.deleted and activity_fields(record) is not None:
+            found.append(record)
             if limit is not None and len(found) >= limit:
                 break
     return found
 
 
-def flat_page(records: Iterable[Record], limit: int) -> ActivityPage:
+def visible_activities(
+    records: Iterable[Record], limit: int | None = None
+) -> list[tuple[Position, Activity]]:
+    """``activity_records`` as ``(position, Activity)`` pairs (references
+    left unhydrated: their ``extra`` is empty)."""
+    return [(order_key(r), _activity(r)) for r in activity_records(records, limit)]
+
+
+def _activity(record: Record, extra: dict[str, Any] | None = None) -> Activity:
+    activity = activity_from_record(record, extra)
+    assert activity is not None  # only records activity_fields accepted get here
+    return activity
+
+
+def _hydrated(records: list[Record], hydrate: Hydrate) -> list[tuple[Position, Activity]]:
+    extras = hydrate(records)
+    found = []
+    for record in records:
+        if record.id not in extras:
+            found.append((order_key(record), _activity(record)))
+        elif (extra := extras[record.id]) is not None:
+            found.append((order_key(record), _activity(record, extra)))
+    return found
+
+
+def flat_page(records: Iterable[Record], limit: int, hydrate: Hydrate) -> ActivityPage:
     """The first ``limit`` activities of newest-first ``records`` (those
-    after the cursor), and the next cursor if there is one more."""
-    taken = visible_activities(records, limit + 1)
+    after the cursor), and the next cursor if there is one more. Payloads
+    are fetched for the page only; an activity whose payload was removed
+    is left out, and the page reads on so it is not short."""
+    rest = iter(records)
+    taken: list[tuple[Position, Activity]] = []
+    while len(taken) <= limit:
+        batch = activity_records(rest, limit + 1 - len(taken))
+        if not batch:
+            break
+        taken.extend(_hydrated(batch, hydrate))
     more = len(taken) > limit
     del taken[limit:]
     return ActivityPage(
@@ -194,29 +236,34 @@ class Grouping:
         return [(g.key, g.newest) for g in self.groups]
 
     def page(
-        self, limit: int, after: Position | None, group_limit: int
+        self, limit: int, after: Position | None, group_limit: int,
+        hydrate: Hydrate = no_payloads,
     ) -> tuple[list[Group], str | None]:
         """``limit`` groups after the position ``after`` (a group cursor's:
-        ``cursor_position(cursor, "groups")``) and the next cursor."""
+        ``cursor_position(cursor, "groups")``) and the next cursor. The
+        payloads of the activities shown are fetched at once; an activity
+        whose payload was removed is left out of its group's list."""
         rest = self.groups
         if after is not None:
             rest = [g for g in rest if g.position < after]
         taken = rest[:limit]
         more = len(rest) > limit
-        return ([_group(g, group_limit) for g in taken],
+        shown = [r for g in taken for r in g.records[:group_limit]]
+        activities = dict(_hydrated(shown, hydrate) if shown else [])
+        return ([_group(g, group_limit, activities) for g in taken],
                 _cursor("groups", taken[-1].position) if more and taken else None)
 
 
-def _group(members: _Members, group_limit: int) -> Group:
-    activities = []
-    for record in members.records[:group_limit]:
-        activity = activity_from_record(record)
-        assert activity is not None  # Grouping took only activities
-        activities.append(activity)
+def _group(
+    members: _Members, group_limit: int, activities: dict[Position, Activity]
+) -> Group:
+    shown = [order_key(r) for r in members.records[:group_limit]]
+    first = activity_fields(members.records[0])
+    assert first is not None  # Grouping took only activities
     return Group(
         id=members.key,
-        verb=activities[0].verb,
-        activities=activities,
+        verb=first[1],
+        activities=[activities[p] for p in shown if p in activities],
         total=len(members.records),
         actors=list(members.actors)[:group_limit],
         actor_count=len(members.actors),

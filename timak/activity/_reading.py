@@ -10,9 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
-from ..errors import ConfigError, UnknownActivityGroupError, UnknownFeedGroupError
+from ..backends import Backend
+from ..errors import (
+    ConfigError,
+    CorruptValueError,
+    UnknownActivityGroupError,
+    UnknownFeedGroupError,
+)
 from ..timelines import Timeline
+from ..value import Record
 from ._activity import Ref
 from ._groups import FeedGroup
 from ._notify import NotificationState, mark_items
@@ -21,9 +29,11 @@ from ._pages import (
     AggregatedPage,
     Group,
     Grouping,
+    Hydrate,
     cursor_position,
     flat_page,
 )
+from ._payloads import hydrate
 
 __all__ = ["FeedReads"]
 
@@ -32,6 +42,8 @@ class FeedReads:
     """Reads, marks and counts over the feed groups of a ``Feeds``."""
 
     groups: dict[str, FeedGroup]
+    connection: Backend
+    payload_bucket: str
     _timelines: dict[str, Timeline]
     _states: dict[str, Timeline]
 
@@ -49,14 +61,23 @@ class FeedReads:
         return self._timelines[self.group(name).name]
 
     def read(
-        self, feed: str, owner: Ref, limit: int = 25, cursor: str | None = None
+        self, feed: str, owner: Ref, limit: int = 25, cursor: str | None = None,
+        *, skip_corrupt: bool = False,
     ) -> ActivityPage:
         """A page of ``owner``'s feed of group ``feed``, newest first, as
-        activities (any kind of group can be read flat)."""
+        activities (any kind of group can be read flat).
+
+        Reads lazily from the cursor and decodes only the activities it
+        returns; their payloads stored apart (``inline_bytes``) are fetched
+        with one ``fetch_many``. A payload that is missing or does not match
+        its reference raises ``CorruptValueError``, as does a corrupt
+        sibling of the feed; ``skip_corrupt=True`` leaves those out instead.
+        Nothing is deleted either way."""
         _check_limit(limit)
         after = None if cursor is None else cursor_position(cursor, "read")
-        records = self.timeline(feed).scan(_key(owner), after, hint=limit + 1)
-        return flat_page(records, limit)
+        records = self.timeline(feed).scan(_key(owner), after, hint=limit + 1,
+                                           skip_corrupt=skip_corrupt)
+        return flat_page(records, limit, self._hydrator(skip_corrupt))
 
     def aggregated(
         self,
@@ -66,17 +87,22 @@ class FeedReads:
         cursor: str | None = None,
         *,
         group_limit: int = 10,
+        skip_corrupt: bool = False,
     ) -> AggregatedPage:
         """A page of groups of an aggregated or notification feed, newest
         group first. Notification feeds add the reader's marks and counts
-        (see ``notifications``)."""
+        (see ``notifications``). Every record of the feed is read (counts
+        cover the whole feed), activities are built for the groups returned
+        only, and their payloads fetched with one ``fetch_many``.
+        ``skip_corrupt``: as in ``read``."""
         _check_limit(limit)
         group = self.group(feed)
         if group.kind == "flat":
             raise UnknownFeedGroupError(f"feed group {feed!r} is flat, not aggregated")
         after = None if cursor is None else cursor_position(cursor, "groups")
-        grouping = self._grouping(group, owner)
-        taken, next_cursor = grouping.page(limit, after, group_limit)
+        grouping = self._grouping(group, owner, skip_corrupt)
+        taken, next_cursor = grouping.page(limit, after, group_limit,
+                                           self._hydrator(skip_corrupt))
         if group.kind != "notification":
             return AggregatedPage(taken, next_cursor)
         state = self._state(group, owner)
@@ -154,8 +180,25 @@ class FeedReads:
             raise UnknownFeedGroupError(f"feed group {feed!r} is not a notification feed")
         return group
 
-    def _grouping(self, group: FeedGroup, owner: Ref) -> Grouping:
-        return Grouping(self._timelines[group.name].scan(_key(owner)), group.group_by)
+    def _grouping(self, group: FeedGroup, owner: Ref, skip_corrupt: bool = False) -> Grouping:
+        records = self._timelines[group.name].scan(_key(owner), skip_corrupt=skip_corrupt)
+        return Grouping(records, group.group_by)
+
+    def _hydrator(self, skip_corrupt: bool) -> Hydrate:
+        """Fetches the payloads of the records of a page that reference one."""
+
+        def hydrate_page(records: list[Record]) -> dict[Any, dict[str, Any] | None]:
+            wanted = [(str(r.id), r.data["p"]) for r in records if "p" in r.data]
+            found: dict[Any, dict[str, Any] | None] = {}
+            for item_id, extra in hydrate(self.connection, self.payload_bucket, wanted).items():
+                if isinstance(extra, CorruptValueError):
+                    if not skip_corrupt:
+                        raise extra
+                    extra = None
+                found[item_id] = extra
+            return found
+
+        return hydrate_page
 
     def _state(self, group: FeedGroup, reader: Ref) -> NotificationState:
         return NotificationState.of(self._states[group.name].get(_key(reader), raw=True))
