@@ -28,6 +28,7 @@ __all__ = [
     "activity_fields",
     "activity_from_record",
     "by_verb_object_day",
+    "checked_activity",
     "verb_object_day",
 ]
 
@@ -184,6 +185,11 @@ def activity_from_record(
     (``timak.activity._payloads``); otherwise its ``extra`` is empty."""
     if activity_fields(record) is None:
         return None
+    return checked_activity(record, extra)
+
+
+def checked_activity(record: Record, extra: dict[str, Any] | None = None) -> Activity:
+    """``activity_from_record`` for a record ``activity_fields`` accepted."""
     data = record.data
     actor, verb, obj, target = data.get("a"), data.get("v"), data.get("o"), data.get("t")
     if extra is None:

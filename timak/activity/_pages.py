@@ -38,8 +38,8 @@ from ._activity import (
     Activity,
     Ref,
     activity_fields,
-    activity_from_record,
     by_verb_object_day,
+    checked_activity,
     verb_object_day,
 )
 
@@ -139,9 +139,8 @@ def visible_activities(
 
 
 def _activity(record: Record, extra: dict[str, Any] | None = None) -> Activity:
-    activity = activity_from_record(record, extra)
-    assert activity is not None  # only records activity_fields accepted get here
-    return activity
+    # Only records activity_fields accepted get here (activity_records).
+    return checked_activity(record, extra)
 
 
 def _hydrated(records: list[Record], hydrate: Hydrate) -> list[tuple[Position, Activity]]:
@@ -198,34 +197,40 @@ class Grouping:
     def __init__(
         self, records: Iterable[Record], group_by: Callable[[Activity], str]
     ) -> None:
-        members: dict[str, _Members] = {}
+        by_key: dict[str, list[Record]] = {}
+        actors: dict[str, dict[Ref, None]] = {}
         default = group_by is by_verb_object_day
         # The default key of (verb, object, day), made once per distinct
-        # triple: formatting it per record was a quarter of a page.
+        # triple: formatting it per record was a quarter of a page. The loop
+        # runs once per record of the feed: everything in it is local.
         keys: dict[tuple[str, Ref | None, int], str] = {}
+        fields_of, get_key, get_records = activity_fields, keys.get, by_key.get
         for record in records:
             if record.deleted:
                 continue
-            fields = activity_fields(record)
+            fields = fields_of(record)
             if fields is None:
                 continue
             actor, verb, obj = fields
             if default:
                 triple = (verb, obj, int(record.score) // _DAY_US)
-                key = keys.get(triple)
+                key = get_key(triple)
                 if key is None:
                     key = keys[triple] = verb_object_day(verb, obj, record.score)
             else:
-                activity = activity_from_record(record)
-                assert activity is not None  # activity_fields accepted it
-                key = group_by(activity)
-            found = members.get(key)
+                key = group_by(checked_activity(record))
+            found = get_records(key)
             if found is None:
-                found = members[key] = _Members(order_key(record), key, record.score, [], {})
-            found.records.append(record)
-            found.actors.setdefault(actor, None)
+                by_key[key] = [record]
+                actors[key] = {actor: None}
+            else:
+                found.append(record)
+                actors[key][actor] = None  # kept at its first (newest) place
         #: Newest group first (dicts keep insertion order).
-        self.groups = list(members.values())
+        self.groups = [
+            _Members(order_key(found[0]), key, found[0].score, found, actors[key])
+            for key, found in by_key.items()
+        ]
 
     def newest(self) -> Score | None:
         """The newest activity's time, or ``None`` for an empty feed."""
