@@ -121,11 +121,13 @@ class FeedReads:
         cursor: str | None = None,
         *,
         feed: str = "notification",
+        skip_corrupt: bool = False,
     ) -> AggregatedPage:
         """A page of ``reader``'s notification groups, each with ``seen`` and
-        ``read``, and the feed's ``unseen``/``unread`` group counts."""
+        ``read``, and the feed's ``unseen``/``unread`` group counts.
+        ``skip_corrupt``: as in ``read``."""
         self._notification_group(feed)
-        return self.aggregated(feed, reader, limit, cursor)
+        return self.aggregated(feed, reader, limit, cursor, skip_corrupt=skip_corrupt)
 
     def mark_seen(self, reader: Ref, *, feed: str = "notification") -> int:
         """Mark everything now in ``reader``'s notification feed seen (one read
