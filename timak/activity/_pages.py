@@ -55,7 +55,6 @@ __all__ = [
     "cursor_position",
     "flat_page",
     "no_payloads",
-    "visible_activities",
 ]
 
 Position = tuple[Score, int, Any]
@@ -128,14 +127,6 @@ def activity_records(records: Iterable[Record], limit: int | None = None) -> lis
             if limit is not None and len(found) >= limit:
                 break
     return found
-
-
-def visible_activities(
-    records: Iterable[Record], limit: int | None = None
-) -> list[tuple[Position, Activity]]:
-    """``activity_records`` as ``(position, Activity)`` pairs (references
-    left unhydrated: their ``extra`` is empty)."""
-    return [(order_key(r), _activity(r)) for r in activity_records(records, limit)]
 
 
 def _activity(record: Record, extra: dict[str, Any] | None = None) -> Activity:
