@@ -205,6 +205,20 @@ def test_an_item_too_large_for_its_timeline_fails_the_save(tl: Timeline) -> None
     post.delete()  # a tombstone always fits
 
 
+def test_a_store_down_when_the_timeline_opens_does_not_fail_the_save(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def down() -> Timeline:
+        raise UnavailableError("store down")
+
+    register(Post, keys=own_timeline, score="created_at", timeline=down)
+    before = failed_writes()
+    with caplog.at_level(logging.ERROR, logger="timak.contrib.django"), transaction.atomic():
+        Post.objects.create(author=Person.objects.create(name="a"), text="x", created_at=WHEN)
+    assert Post.objects.count() == 1
+    assert failed_writes() == before + 1
+
+
 @pytest.mark.parametrize("robust", [False, True])
 def test_a_failed_write_after_the_commit_is_logged_and_counted_never_raised(
     tl: Timeline, caplog: pytest.LogCaptureFixture, robust: bool

@@ -60,7 +60,7 @@ from django.db.models.signals import post_delete, post_save  # type: ignore[impo
 from ..._options import flag_option, int_option
 from ..._scores import ScoreLike, to_score
 from ...backends import connect, default_url
-from ...errors import ConfigError
+from ...errors import BackendError, ConfigError
 from ...feed import Feed
 from ...timelines import Timeline
 from ...value import ItemId, Score, check_data, check_id, check_key
@@ -198,9 +198,17 @@ class Registration(Generic[M]):
     def check(self, item: Item) -> None:
         """Raise ``ValueTooLargeError`` if ``item`` is too large for the
         timeline (its ``item_limit``); write nothing. A delete always fits."""
-        if item.keys:
-            # No keys: the Timeline checks and sizes the item, writes nothing.
-            self.get_timeline().fanout([], item.id, item.score, item.data)
+        if not item.keys:
+            return
+        try:
+            timeline = self.get_timeline()
+        except BackendError:
+            # The store is unreachable (a Timeline opening its URL): the
+            # save must not depend on it; the write after the commit fails,
+            # is logged and counted, and the backfill catches up.
+            return
+        # No keys: the Timeline checks and sizes the item, writes nothing.
+        timeline.fanout([], item.id, item.score, item.data)
 
     def _saved(self, instance: M, created: bool = False, raw: bool = False,
                using: str | None = None, **_: Any) -> None:
