@@ -117,7 +117,7 @@ def test_more_marks_never_unread_or_unsee(
 
 def test_a_newer_activity_makes_a_read_group_unread_again() -> None:
     marked = NotificationState.of(
-        Record(i, s) for i, s, _ in mark_items(groups=[group("g1", 5)], seen=5))
+        Record(i, s) for i, s, _ in mark_items(groups=[("g1", 5)], seen=5))
     assert marked.is_read(group("g1", 5)) and marked.is_seen(group("g1", 5))
     assert not marked.is_read(group("g1", 6)) and not marked.is_seen(group("g1", 6))
     assert not marked.is_read(group("g2", 4)) and marked.is_seen(group("g2", 4))

@@ -144,8 +144,9 @@ class Oracle:
                 self._write(self.home, id, score, False)
         elif kind == "unfollow":
             self.follows = False
-            # Every home item here is alice's; her feed's items too.
-            for id, score in visible(self.home) + visible(self.user):
+            # Every home item here is alice's. Run in order, every post's
+            # fan-out is done: only what home holds is tombstoned.
+            for id, score in visible(self.home):
                 self._write(self.home, id, score, True)
 
 

@@ -40,6 +40,7 @@ from timak._scores import from_datetime  # noqa: E402
 from timak.activity import Activity, Feeds  # noqa: E402
 from timak.backends.memory import MemoryBackend  # noqa: E402
 from timak.contrib.django import (  # noqa: E402
+    failed_writes,
     register,
     registrations,
     settings_timeline,
@@ -57,6 +58,7 @@ from timak.errors import (  # noqa: E402
     InvalidActivityError,
     InvalidDataError,
     UnavailableError,
+    ValueTooLargeError,
 )
 
 WHEN = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
@@ -189,27 +191,51 @@ def test_data_that_cannot_be_stored_fails_the_save(tl: Timeline) -> None:
     assert not Post.objects.exists()
 
 
-def test_a_failed_write_raises_after_commit(tl: Timeline) -> None:
-    register(Post, keys=own_timeline, score="created_at", timeline=tl)
+def test_an_item_too_large_for_its_timeline_fails_the_save(tl: Timeline) -> None:
+    # Issue 19: it used to commit the row, then raise from the on-commit hook.
+    small = Timeline(MemoryBackend(), max_items=100, max_item_bytes=200)
+    register(Post, keys=own_timeline, score="created_at", data=lambda p: {"text": p.text},
+             timeline=small)
     alice = Person.objects.create(name="alice")
-    assert isinstance(tl.connection, MemoryBackend)
-    tl.connection.fail_next(UnavailableError("down"))
-    with pytest.raises(UnavailableError), transaction.atomic():
-        Post.objects.create(author=alice, text="committed anyway", created_at=WHEN)
-    assert Post.objects.count() == 1  # the row is committed: backfill catches up
+    with pytest.raises(ValueTooLargeError), transaction.atomic():
+        Post.objects.create(author=alice, text="x" * 280, created_at=WHEN)
+    assert not Post.objects.exists()  # rolled back: a retry will not duplicate it
+    post = Post.objects.create(author=alice, text="short", created_at=WHEN)
+    assert small.get(f"user:{alice.pk}:posts") == [{"text": "short"}]
+    post.delete()  # a tombstone always fits
 
 
-def test_robust_registrations_log_failed_writes(
-    tl: Timeline, caplog: pytest.LogCaptureFixture
+def test_a_store_down_when_the_timeline_opens_does_not_fail_the_save(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    register(Post, keys=own_timeline, score="created_at", timeline=tl, robust=True)
+    def down() -> Timeline:
+        raise UnavailableError("store down")
+
+    register(Post, keys=own_timeline, score="created_at", timeline=down)
+    before = failed_writes()
+    with caplog.at_level(logging.ERROR, logger="timak.contrib.django"), transaction.atomic():
+        Post.objects.create(author=Person.objects.create(name="a"), text="x", created_at=WHEN)
+    assert Post.objects.count() == 1
+    assert failed_writes() == before + 1
+
+
+@pytest.mark.parametrize("robust", [False, True])
+def test_a_failed_write_after_the_commit_is_logged_and_counted_never_raised(
+    tl: Timeline, caplog: pytest.LogCaptureFixture, robust: bool
+) -> None:
+    register(Post, keys=own_timeline, score="created_at", timeline=tl, robust=robust)
     alice = Person.objects.create(name="alice")
     assert isinstance(tl.connection, MemoryBackend)
     tl.connection.fail_next(UnavailableError("down"))
+    before = failed_writes()
     with caplog.at_level(logging.ERROR, logger="timak.contrib.django"), transaction.atomic():
         post = Post.objects.create(author=alice, text="x", created_at=WHEN)
+    assert Post.objects.count() == 1  # the row is committed: backfill catches up
     assert f"could not add item {post.pk}" in caplog.text
+    assert failed_writes() == before + 1
     assert tl.get(f"user:{alice.pk}:posts") == []
+    call_command("timak_backfill", "django_app.Post", stdout=io.StringIO())
+    assert tl.get(f"user:{alice.pk}:posts") == [post.pk]
 
 
 def test_timeline_from_settings_and_from_a_callable() -> None:
@@ -376,6 +402,40 @@ def test_a_follow_model_drives_follows(feeds: Feeds) -> None:
     assert home(made, bob) == []
 
 
+def test_an_activity_too_large_for_a_feed_fails_the_save() -> None:
+    # Issue 19: the row was committed, then the on-commit hook raised.
+    made = Feeds(MemoryBackend(), followers=followers_of,
+                 timeline_options={"max_item_bytes": 300})
+    DISCONNECT.append(register_activities(Post, feeds=made, activity=lambda p: Activity(
+        p.author_id, "post", p.pk, time=p.created_at, extra={"text": p.text})))
+    alice = Person.objects.create(name="alice")
+    with pytest.raises(ValueTooLargeError), transaction.atomic():
+        Post.objects.create(author=alice, text="x" * 280, created_at=WHEN)
+    assert not Post.objects.exists()
+    assert made.count("user", alice.pk) == 0
+    post = Post.objects.create(author=alice, text="fits", created_at=WHEN)
+    assert [a.object for a in made.read("user", alice.pk).activities] == [post.pk]
+
+
+def test_backfill_covers_activity_registrations(feeds: Feeds) -> None:
+    alice, bob = Person.objects.create(name="alice"), Person.objects.create(name="bob")
+    bob.follows.add(alice)
+    Post.objects.bulk_create(  # no signals
+        Post(author=alice, text=str(i), created_at=WHEN + timedelta(minutes=i))
+        for i in range(3))
+    assert home(feeds, bob) == []
+    out = io.StringIO()
+    call_command("timak_backfill", "django_app.Post", stdout=out)
+    newest_first = list(Post.objects.order_by("-created_at").values_list("pk", flat=True))
+    assert home(feeds, bob) == newest_first
+    assert [a.object for a in feeds.read("user", alice.pk).activities] == newest_first
+    assert out.getvalue().splitlines()[-1] == (
+        "backfilled 3 django_app.Post rows: 6 timeline writes for 1 registration(s)")
+    DISCONNECT.pop(0)()  # register_activities disconnected: nothing to backfill
+    with pytest.raises(CommandError, match="not registered"):
+        call_command("timak_backfill", "django_app.Post", stdout=io.StringIO())
+
+
 def test_an_activity_that_cannot_be_built_fails_the_save() -> None:
     made = Feeds(MemoryBackend(), followers=followers_of)
     DISCONNECT.append(register_activities(
@@ -414,19 +474,23 @@ def test_pages_of_rows_skip_deleted_rows_and_are_never_short(feeds: Feeds) -> No
         timeline_rows(tl, "k", Post, limit=0)
 
 
-def test_failed_follow_writes_raise_or_are_logged(
+def test_failed_writes_after_the_commit_are_logged_never_raised(
     feeds: Feeds, caplog: pytest.LogCaptureFixture
 ) -> None:
     alice, bob = Person.objects.create(name="alice"), Person.objects.create(name="bob")
-    Post.objects.create(author=alice, text="x", created_at=WHEN)
     assert isinstance(feeds.connection, MemoryBackend)
-    feeds.connection.fail_next(UnavailableError("down"))
-    with pytest.raises(UnavailableError):
-        bob.follows.add(alice)
-    assert bob.follows.count() == 1  # committed; following again is safe
-    DISCONNECT.pop()()
-    DISCONNECT.append(connect_follows(Person.follows, feeds=feeds, robust=True))
-    feeds.connection.fail_next(UnavailableError("down"))
+    before = failed_writes()
     with caplog.at_level(logging.ERROR, logger="timak.contrib.django"):
+        feeds.connection.fail_next(UnavailableError("down"))
+        post = Post.objects.create(author=alice, text="x", created_at=WHEN)
+        feeds.connection.fail_next(UnavailableError("down"))
+        bob.follows.add(alice)
+        assert bob.follows.count() == 1  # committed; following again is safe
+        DISCONNECT.pop()()
+        DISCONNECT.append(connect_follows(Person.follows, feeds=feeds, robust=True))
+        feeds.connection.fail_next(UnavailableError("down"))
         bob.follows.remove(alice)
+    assert f"could not add activity {post_activity(post).id}" in caplog.text
+    assert "could not follow 1 pair(s)" in caplog.text
     assert "could not unfollow 1 pair(s)" in caplog.text
+    assert failed_writes() == before + 3

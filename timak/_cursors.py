@@ -7,7 +7,9 @@ into ``InvalidCursorError`` with a message that says what the cursor is (or
 is not), never a decoder's internals.
 
 Kinds: ``p`` a page cursor (``Timeline.page``), ``c`` a change cursor
-(``Timeline.changes``), ``f`` a feed cursor (``Feed.poll``).
+(``Timeline.changes``), ``f`` a feed cursor (``Feed.poll``), ``g`` an
+activity page cursor (``Feeds.read``, ``Feeds.aggregated``; its body is
+checked in ``timak.activity._pages``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ _KINDS = {
     "p": "page cursor (from Timeline.page)",
     "c": "change cursor (from Timeline.changes)",
     "f": "feed cursor (from Feed.poll)",
+    "g": "activity page cursor (from Feeds.read or Feeds.aggregated)",
 }
 
 

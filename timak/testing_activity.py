@@ -24,7 +24,7 @@ import pytest
 
 from timak.activity import Activity, FeedGroup, Feeds
 from timak.backends import Backend
-from timak.errors import InvalidCursorError
+from timak.errors import CorruptValueError, InvalidCursorError
 
 __all__ = ["ActivityScenarios", "Connect", "Env", "Graph"]
 
@@ -169,6 +169,90 @@ class ActivityScenarios:
         # A post after the unfollow does not reach bob.
         feeds.add_activity(Activity("carol", "post", "c9", time=at(10)))
         assert feeds.count("home", "bob") == 4
+
+    @pytest.mark.parametrize("copy_limit", [0, 3])
+    def test_unfollow_keeps_other_authors_items(self, env: Env, copy_limit: int) -> None:
+        # Issue 19, defect 6: tombstones hold slots, so an unfollow that
+        # tombstoned every post of alice's (10, newer than carol's) pushed
+        # carol's 5 posts off bob's home of capacity 10.
+        feeds = env.feeds(max_items=10)
+        env.graph.add("bob", "carol")
+        for n in range(5):
+            feeds.add_activity(Activity("carol", "post", f"c{n}", time=at(n)))
+        for n in range(10):
+            feeds.add_activity(Activity("alice", "post", f"a{n}", time=at(10 + n)))
+        env.graph.add("bob", "alice")
+        assert feeds.follow("bob", "alice", copy_limit=copy_limit, feeds=["home"]) == copy_limit
+        env.graph.remove("bob", "alice")
+        assert feeds.unfollow("bob", "alice", feeds=["home"]) == copy_limit
+        carol = ["c4", "c3", "c2", "c1", "c0"]
+        assert objects(feeds.read("home", "bob").activities) == carol
+        # Following again copies what the unfollow did not remove.
+        env.graph.add("bob", "alice")
+        feeds.follow("bob", "alice", copy_limit=2, feeds=["home"])
+        expected = ["a9", "a8"] if copy_limit < 2 else []
+        assert objects(feeds.read("home", "bob").activities) == expected + carol
+
+    def test_a_large_payload_is_stored_once_and_referenced(self, env: Env) -> None:
+        feeds, other = env.feeds(), env.feeds()
+        for n in range(20):
+            env.graph.add(f"f{n}", "alice")
+        big = {"text": "x" * 200_000, "tags": ["a", "b"]}
+        post = Activity("alice", "post", "p1", time=at(1), extra=big)
+        small = Activity("alice", "post", "p0", time=at(0), extra={"text": "hi"})
+        feeds.add_activity(small)
+        assert feeds.add_activity(post) == 41  # alice, and home and digest of 20
+        assert feeds.add_activity(post) == 41  # a retry writes no second copy
+        (stored,) = feeds.connection.fetch(feeds.payload_bucket, post.id).siblings
+        assert len(stored) < 200_100
+        assert feeds.connection.fetch(feeds.payload_bucket, small.id).siblings == []
+        for owner, feed in [("alice", "user"), ("f0", "home"), ("f19", "digest")]:
+            values = feeds.connection.fetch(feeds.group(feed).bucket, owner).siblings
+            assert sum(map(len, values)) < 1000, (owner, feed)  # references
+            assert other.read(feed, owner).activities == [post, small]
+        (group, _) = other.aggregated("digest", "f3").groups
+        assert group.activities == [post]
+        env.graph.add("bob", "alice")
+        other.follow("bob", "alice", copy_limit=1)
+        assert other.read("home", "bob").activities == [post]
+        # Removed: the payload goes first, so even a feed whose tombstone
+        # has not landed yet shows nothing; a late re-add brings nothing back.
+        feeds.connection.store(feeds.group("home").bucket, "late",
+                               feeds.connection.fetch(feeds.group("home").bucket,
+                                                      "f0").siblings[0])
+        other.remove_activity(post)
+        assert feeds.read("home", "late").activities == [small]
+        assert feeds.connection.fetch(feeds.payload_bucket, post.id).siblings == [b"TKP\x00"]
+        feeds.add_activity(post)
+        assert feeds.read("user", "alice").activities == [small]
+        assert feeds.read("home", "late").activities == [small]
+        assert feeds.connection.fetch(feeds.payload_bucket, post.id).siblings == [b"TKP\x00"]
+
+    def test_a_missing_or_damaged_payload_is_an_error_or_skipped(self, env: Env) -> None:
+        feeds = env.feeds()
+        env.graph.add("bob", "alice")
+        posts = [Activity("alice", "post", f"p{n}", time=at(n), extra={"text": "y" * 5000})
+                 for n in range(3)]
+        for post in posts:
+            feeds.add_activity(post)
+        backend, bucket = feeds.connection, feeds.payload_bucket
+        backend.delete(bucket, posts[2].id)  # behind timak's back
+        (good,) = backend.fetch(bucket, posts[1].id).siblings
+        backend.delete(bucket, posts[1].id)
+        backend.store(bucket, posts[1].id, good[:-1] + b"z")
+        for _ in range(2):  # nothing is deleted by a failed read
+            with pytest.raises(CorruptValueError, match="payload"):
+                feeds.read("home", "bob")
+            with pytest.raises(CorruptValueError, match="payload"):
+                feeds.aggregated("digest", "bob", limit=5)
+            assert feeds.read("home", "bob", skip_corrupt=True).activities == [posts[0]]
+            page = feeds.aggregated("digest", "bob", skip_corrupt=True)
+            assert [g.activities for g in page.groups] == [[], [], [posts[0]]]
+            assert [g.total for g in page.groups] == [1, 1, 1]  # the feed as stored
+        assert feeds.count("home", "bob") == 3
+        backend.store(bucket, posts[2].id, backend.fetch(bucket, posts[0].id).siblings[0])
+        with pytest.raises(CorruptValueError, match="not among the stored versions"):
+            feeds.read("home", "bob", limit=1)
 
     def test_a_post_racing_an_unfollow_is_not_left_behind(self, env: Env) -> None:
         poster, unfollower = env.feeds(), env.feeds()

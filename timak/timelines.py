@@ -460,6 +460,30 @@ class Timeline(UsesBackend):
             next_cursor = encode_cursor("p", list(order_key(taken[-1])))
         return Page(self._items(taken, raw), next_cursor)
 
+    def scan(
+        self,
+        key: str,
+        after: tuple[Any, int, ItemId] | None = None,
+        *,
+        hint: int | None = None,
+        skip_corrupt: bool = False,
+    ) -> Iterator[Record]:
+        """Every record of ``key``, tombstones included, newest first (whatever
+        ``order``), below the position ``after`` (an ``order_key``:
+        ``(score, 0 for an int id or 1 for a str, id)``), lazily.
+
+        The key is read (and repaired, as ``get`` does) when ``scan`` is
+        called; records are decoded as the iteration reaches them, and each
+        record's data only when it is read. ``hint``: how many records the
+        caller expects to take, so that only those are decoded first. For
+        readers that page by their own rule (``timak.activity``).
+        """
+        value = self._read(check_key(key), skip_corrupt=skip_corrupt).value
+        records = value.iter_newest(hint if after is None else None)
+        if after is not None:
+            records = itertools.dropwhile(lambda r: order_key(r) >= after, records)
+        return records
+
     def range(
         self,
         key: str,

@@ -7,6 +7,11 @@ scenario            subject (``timak.activity.Feeds``)          floor
                     whose feed is full, by a new follower       the actor's feed
 ``unfollow``        ``unfollow`` of an actor whose 100 newest   fetch + plain decode of
                     activities sit in a full home feed          both feeds
+``read``            the newest page (25 activities) of a full   fetch + plain decode of
+                    flat (home) feed: ``Feeds.read``            the feed
+``page``            ``Timeline.page(limit=25)`` of the same     fetch + plain decode of
+                    stored home feed: the reference ``read``    the feed
+                    is held to (at most 1.5x)
 ``aggregated``      the newest page (10 groups) of a full       fetch + plain decode of
                     aggregated feed                             the feed
 ``notification``    the newest page (10 groups, seen/read       fetch + plain decode of
@@ -40,6 +45,7 @@ __all__ = ["ACTIVITY_SCENARIOS", "prepared_sides"]
 _T0 = 1_714_564_800_000_000  # 2024-05-01 12:00 UTC, µs
 _MINUTE = 60_000_000
 _COPY = 100
+_PAGE = 25
 
 
 def _groups(size: int) -> list[FeedGroup]:
@@ -113,6 +119,13 @@ def prepared_sides(
 
         subject = Op(lambda: feeds.unfollow("reader", "target", feeds=["home"]), refollow)
         floor = read((groups["home"].bucket, "reader"), (groups["user"].bucket, "target"))
+    elif scenario == "read":
+        subject = Op(lambda: feeds.read("home", "reader", _PAGE))
+        floor = read((groups["home"].bucket, "reader"))
+    elif scenario == "page":
+        # The Timeline Feeds.read itself reads through: the same settings.
+        subject = Op(lambda: home.page("reader", _PAGE))
+        floor = read((groups["home"].bucket, "reader"))
     elif scenario == "aggregated":
         subject = Op(lambda: feeds.aggregated("digest", "reader", 10))
         floor = read((groups["digest"].bucket, "reader"))

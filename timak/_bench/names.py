@@ -8,6 +8,6 @@ __all__ = ["ACTIVITY_SCENARIOS", "BACKENDS", "SCENARIOS"]
 #: Backends ``runner.open_backends`` knows how to open.
 BACKENDS = ("memory", "sqlite", "cassandra")
 #: The activity-feed scenarios (``activity``).
-ACTIVITY_SCENARIOS = ("follow", "unfollow", "aggregated", "notification")
+ACTIVITY_SCENARIOS = ("follow", "unfollow", "read", "page", "aggregated", "notification")
 #: Every scenario, in the order they run.
 SCENARIOS = ("fanout", "add", "newest", "fold", *ACTIVITY_SCENARIOS)

@@ -17,7 +17,8 @@ The guide is ``docs/activity.md``.
 
 Modules (all private; this package's ``__all__`` is the public face):
 ``_activity`` (the activity shape and its stored form), ``_groups`` (feed
-groups), ``_pages`` (flat and aggregated pages, cursors), ``_notify``
+groups), ``_pages`` (flat and aggregated pages, read lazily; cursors),
+``_payloads`` (large payloads stored once and referenced), ``_notify``
 (seen/read state, a lattice), ``_feeds`` (the ``Feeds`` manager: posting,
 removing, following, and the race rule), ``_reading`` (its reads, marks
 and counts).

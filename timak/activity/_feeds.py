@@ -14,11 +14,15 @@ racing a follow or unfollow of the same pair ends as if the two had run one
 after the other, in one order or the other:
 
 * a post racing an unfollow (``keep_history=False``) never stays on the
-  former follower's feed: either the post's fan-out ran before the graph
-  changed, and then its author-feed write came earlier still, so the
-  unfollow's read saw it and wrote its tombstone (a tombstone wins over an
-  add at the same score, whatever order they land in); or the fan-out ran
-  after, and did not include the former follower;
+  former follower's feed: either the post's fan-out asked for followers
+  after the graph changed, and did not include the former follower; or it
+  asked before, and then the post is on the author's feed before the
+  unfollow reads it, and either its fan-out was done (marked, see below)
+  before the unfollow read the marks, so its write to the follower's feed
+  came earlier still and the unfollow's read of that feed saw it, or it
+  was not, and the unfollow tombstones it from the author's feed (a
+  tombstone wins over an add at the same score, whatever order they land
+  in);
 * a post racing a follow is never lost: either the fan-out ran after the
   graph changed and includes the new follower, or it ran before, and then
   the author-feed write came before the follow's read, which copies it
@@ -26,6 +30,34 @@ after the other, in one order or the other:
 * a remove racing a follow never resurrects: symmetrically, the follow's
   copy reads the author's feed after the remove's tombstone landed there,
   or the remove's fan-out includes the new follower.
+
+What an unfollow tombstones
+===========================
+Tombstones hold slots like items (the merge rule), so a tombstone for an
+activity the follower's feed never held pushes an older item, perhaps
+another author's, off that feed. An unfollow therefore tombstones only:
+
+1. the target's activities the follower's feed holds (read after the graph
+   changed), and
+2. the target's activities whose fan-out may still be in flight: those on
+   the target's own feed *not* marked done (and that could still enter the
+   follower's feed: on a full feed, only those above its oldest record).
+
+``add_activity`` marks an activity done when its whole fan-out was
+acknowledged: one blind write of the id, at the activity's time, to the
+author's key in the *fan-out marks* bucket (the author group's bucket +
+``".fanned"``, capacity that group's ``max_items``). The unfollow reads
+the marks first, then the follower's feed, then the target's feed: a mark
+it sees was written after the fan-out's write to the follower's feed, so
+the follower's-feed read sees that write (case 1). Every failure errs on
+the safe side: an ``add_activity`` that failed part-way leaves no mark (its
+activity is tombstoned by later unfollows, as before, until a retry
+completes), a mark trimmed off the marks timeline reads as "not done", and
+activities posted before the marks existed have none. The one case it does
+not cover: two ``add_activity`` calls for the same activity running at
+once, where the second marks it done while the first still fans out to a
+follower who unfollows meanwhile. Retry a failed post after the failed
+call has returned.
 
 This needs reads that see every write acknowledged before them (on
 Cassandra, read and write consistency levels that overlap, e.g. QUORUM).
@@ -35,8 +67,8 @@ such pairs against the two sequential orders.
 What follows from the merge rule (a tombstone wins at an equal score): an
 activity that an unfollow removed from a feed stays removed from that feed
 if the follower follows again; the re-follow copies the target's other
-activities and everything posted later. Use ``keep_history=True`` where
-that matters.
+activities (those the feed never held) and everything posted later. Use
+``keep_history=True`` where that matters.
 """
 
 from __future__ import annotations
@@ -44,6 +76,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .._options import int_option
 from .._records import order_key
 from ..backends import Backend, UsesBackend
 from ..errors import (
@@ -53,10 +86,18 @@ from ..errors import (
     UnknownFeedGroupError,
 )
 from ..timelines import Timeline
-from ..value import Record, check_key
+from ..value import ItemId, Record, Score, check_key
 from ._activity import Activity, Ref
 from ._groups import FeedGroup, default_groups
-from ._pages import visible_activities
+from ._pages import activity_records
+from ._payloads import (
+    INLINE_BYTES,
+    PAYLOAD_BUCKET,
+    Payload,
+    payload_of,
+    remove_payload,
+    store_payload,
+)
 from ._reading import FeedReads, _key
 
 __all__ = ["Feeds"]
@@ -74,7 +115,10 @@ class Feeds(FeedReads, UsesBackend):
     ``notification``). ``author_group``: the group of actors' own feeds.
     ``chunk``: keys per blind-write batch. ``timeline_options``: more
     ``Timeline`` arguments (``fold_at``, ``max_value_bytes``...).
-    Raises ``ConfigError`` for duplicate or dangling group names.
+    ``inline_bytes``: an activity whose ``extra`` encodes to more than this
+    is stored once in ``payload_bucket`` and referenced from the feeds
+    (``None``: always inline; see ``timak.activity._payloads``). Raises
+    ``ConfigError`` for duplicate or dangling group names.
     """
 
     def __init__(
@@ -86,6 +130,8 @@ class Feeds(FeedReads, UsesBackend):
         author_group: str = "user",
         chunk: int = 1000,
         timeline_options: dict[str, Any] | None = None,
+        inline_bytes: int | None = INLINE_BYTES,
+        payload_bucket: str = PAYLOAD_BUCKET,
     ) -> None:
         group_list = default_groups() if groups is None else list(groups)
         self.groups = {g.name: g for g in group_list}
@@ -98,6 +144,10 @@ class Feeds(FeedReads, UsesBackend):
             raise ConfigError(f"author_group {author_group!r} is not one of the groups")
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
             raise ConfigError(f"chunk must be an int of at least 1, got {chunk!r}")
+        if inline_bytes is not None:
+            int_option("inline_bytes", inline_bytes, 0)
+        self.inline_bytes = inline_bytes
+        self.payload_bucket = check_key(payload_bucket, "payload_bucket")
         self._use_backend(connection)
         self.author_group = author_group
         self.followers = followers
@@ -110,6 +160,11 @@ class Feeds(FeedReads, UsesBackend):
             g.name: Timeline(self.connection, g.bucket, max_items=g.max_items, **options)
             for g in group_list
         }
+        author = self.groups[author_group]
+        #: Fan-out marks: the ids of the author group's activities whose
+        #: fan-out completed, per author (see "What an unfollow tombstones").
+        self._fanned = Timeline(self.connection, f"{author.bucket}.fanned",
+                                max_items=author.max_items, **options)
         self._states = {
             g.name: Timeline(self.connection, g.state_bucket, max_items=g.max_items + 2, **options)
             for g in group_list
@@ -142,12 +197,53 @@ class Feeds(FeedReads, UsesBackend):
 
         Every write is blind (no read), in chunks of ``chunk`` keys;
         ``progress(n)`` gets the number of feeds written so far after each.
-        Returns how many feeds were written. Group names and the activity are
-        checked before anything is written. If the store fails part-way, the
-        writes made so far stay, and calling again with the same activity
-        is safe (every write is idempotent).
+        Returns how many feeds were written. Group names and the activity
+        are checked before anything is written (``check_activity``: an
+        activity too large for any of the groups it reaches is refused). If
+        the store fails part-way, the writes made so far stay, and calling
+        again with the same activity is safe (every write is idempotent).
         """
         return self._spread(activity, fanout_to, to, progress, deleted=False)
+
+    def check_activity(
+        self,
+        activity: Activity,
+        *,
+        fanout_to: Iterable[str] | None = None,
+        to: Iterable[tuple[str, Ref]] = (),
+    ) -> None:
+        """Raise what ``add_activity(activity, fanout_to=..., to=...)`` would
+        raise for its input, and write nothing: ``InvalidActivityError``,
+        ``UnknownFeedGroupError``, ``InvalidKeyError``, or
+        ``ValueTooLargeError`` for an activity too large for one of the
+        feeds it would reach (each group has its own capacity, so its own
+        item limit). ``add_activity`` runs it first; call it yourself to
+        refuse an activity before anything else is committed (the Django
+        adapter does, in ``post_save``)."""
+        self._targets(activity, fanout_to, to)
+
+    def _targets(
+        self,
+        activity: Activity,
+        fanout_to: Iterable[str] | None,
+        to: Iterable[tuple[str, Ref]],
+        *,
+        deleted: bool = False,
+    ) -> tuple[list[FeedGroup], dict[str, list[str]]]:
+        """The following groups and the explicit feeds (group -> owners) of
+        a spread, all checked; an add is sized against every group it reaches."""
+        if not isinstance(activity, Activity):
+            raise InvalidActivityError(f"expected an Activity, got {type(activity).__name__}")
+        targets = self._following_groups(fanout_to)
+        explicit: dict[str, list[str]] = {}
+        for name, owner in to:
+            explicit.setdefault(self.group(name).name, []).append(check_key(_key(owner)))
+        if not deleted:  # a tombstone always fits
+            item_id, score, data, _ = self._stored(activity)
+            for name in {self.author_group, *(g.name for g in targets), *explicit}:
+                # No keys: the Timeline checks and sizes the item, writes nothing.
+                self._timelines[name].fanout([], item_id, score, data)
+        return targets, explicit
 
     def remove_activity(
         self,
@@ -175,13 +271,14 @@ class Feeds(FeedReads, UsesBackend):
         *,
         deleted: bool,
     ) -> int:
-        if not isinstance(activity, Activity):
-            raise InvalidActivityError(f"expected an Activity, got {type(activity).__name__}")
-        targets = self._following_groups(fanout_to)
-        explicit: dict[str, list[str]] = {}
-        for name, owner in to:
-            explicit.setdefault(self.group(name).name, []).append(check_key(_key(owner)))
-        item_id, score, data = activity.item()
+        targets, explicit = self._targets(activity, fanout_to, to, deleted=deleted)
+        item_id, score, data, payload = self._stored(activity)
+        # The payload before any feed: a reference never points at nothing,
+        # and a removal makes the payload unreadable at once (_payloads).
+        if payload is not None and deleted:
+            remove_payload(self.connection, self.payload_bucket, activity.id)
+        elif payload is not None:
+            store_payload(self.connection, self.payload_bucket, activity.id, payload)
         written = 0
 
         def spread(name: str, keys: list[str]) -> None:
@@ -201,7 +298,23 @@ class Feeds(FeedReads, UsesBackend):
                 spread(group.name, keys)
         for name, keys in explicit.items():
             spread(name, keys)
+        if not deleted:
+            # Every fan-out above was acknowledged: mark it done, so that
+            # unfollows need not tombstone it (module docstring).
+            self._fanned.fanout([_key(activity.actor)], item_id, score)
         return written
+
+    def _stored(
+        self, activity: Activity
+    ) -> tuple[ItemId, Score, dict[str, Any], Payload | None]:
+        """The item an activity is stored as: its ``extra`` inline, or a
+        reference to its payload (returned too, to be stored apart)."""
+        item_id, score, data = activity.item()
+        payload = payload_of(activity.extra, self.inline_bytes)
+        if payload is not None:
+            del data["x"]
+            data["p"] = payload.reference
+        return item_id, score, data, payload
 
     # -- following ------------------------------------------------------------
 
@@ -227,10 +340,13 @@ class Feeds(FeedReads, UsesBackend):
             raise InvalidFollowError(f"copy_limit must be an int of at least 0, got {copy_limit!r}")
         copied = 0
         for group in groups:
-            source = self._source(group, target)
-            newest = visible_activities(source, copy_limit) if copy_limit else []
+            assert group.follows is not None
+            # Lazily, newest first: only the copies are decoded.
+            source = self._timelines[group.follows].scan(_key(target), hint=copy_limit)
+            # Copied as stored: a payload reference stays a reference.
+            newest = activity_records(source, copy_limit) if copy_limit else []
             copied += self._timelines[group.name].add_many(
-                follower_key, [(a.id, a.time, a.data()) for _, a in newest]
+                follower_key, [(r.id, r.score, r.data) for r in newest]
             )
         return copied
 
@@ -247,23 +363,30 @@ class Feeds(FeedReads, UsesBackend):
         ``keep_history``. Call it after the application removed the follow.
 
         Writes a tombstone, at the activity's time, for each of the target's
-        activities on the follower's feed and on the target's own feed (the
-        latter covers fan-outs still in flight; on a full feed only those
-        that could still make it into the feed): one read of each, one
-        blind write. Returns how many tombstones were written. Tombstones
-        hold slots like items (the merge rule), so they count toward the
-        feed's capacity until newer items push them off.
+        activities the follower's feed holds, and for each on the target's
+        own feed whose fan-out is not marked done (it may still be in
+        flight; on a full feed only those that could still make it into the
+        feed). Nothing else: tombstones hold slots like items, so one for an
+        activity the feed never held would push an older item, perhaps
+        another author's, off the feed (module docstring, "What an unfollow
+        tombstones"). Reads the target's fan-out marks, then per group the
+        follower's feed and the target's feed; one blind write per group.
+        Returns how many tombstones were written.
         """
         follower_key, groups = self._check_follow(follower, target, feeds)
         if keep_history:
             return 0
+        # The marks first: one seen here was written after its fan-out's
+        # write to the follower's feed, which the reads below then see.
+        done = {r.id for r in self._fanned.scan(_key(target)) if not r.deleted}
         gone = 0
         for group in groups:
             timeline = self._timelines[group.name]
-            own = timeline.get(follower_key, raw=True)
-            tombstones = _unfollow_targets(
-                own, self._source(group, target), _key(target), group.max_items
-            )
+            own = list(timeline.scan(follower_key))
+            assert group.follows is not None
+            source = [r for r in self._timelines[group.follows].scan(_key(target))
+                      if r.id not in done]
+            tombstones = _unfollow_targets(own, source, _key(target), group.max_items)
             gone += timeline.add_many(follower_key, tombstones, deleted=True)
         return gone
 
@@ -279,19 +402,15 @@ class Feeds(FeedReads, UsesBackend):
                 raise UnknownFeedGroupError(f"feed group {group.name!r} follows no group")
         return follower_key, groups
 
-    def _source(self, group: FeedGroup, target: Ref) -> list[Record]:
-        assert group.follows is not None
-        records: list[Record] = self._timelines[group.follows].get(_key(target), raw=True)
-        return records
-
 
 def _unfollow_targets(
     own: list[Record], source: list[Record], target: str, capacity: int
 ) -> list[tuple[Any, Any, None]]:
     """The items an unfollow tombstones: the target's visible activities on
-    the follower's feed, and those on the target's feed that could still
-    enter the follower's (all of them, unless that feed is full: then only
-    those above its oldest record, since a full feed never takes older)."""
+    the follower's feed, and those of ``source`` (the target's feed, less
+    the activities marked done) that could still enter the follower's (all
+    of them, unless that feed is full: then only those above its oldest
+    record, since a full feed never takes older)."""
     ids = {}
     gone = {r.id: r.score for r in own if r.deleted}
     for record in own:

@@ -80,26 +80,37 @@ class NotificationState:
 
     def is_read(self, group: Group) -> bool:
         """Whether ``group`` is read: its newest activity is under a read mark."""
-        marks = [m for m in (self.read_up_to, self.read_groups.get(group.id)) if m is not None]
-        return any(group.newest <= m for m in marks)
+        return self.read_at(group.id, group.newest)
 
     def is_seen(self, group: Group) -> bool:
         """Whether ``group`` is seen (read groups are seen too)."""
+        return self.seen_at(group.id, group.newest)
+
+    def read_at(self, group_id: str, newest: Score) -> bool:
+        """Whether the group ``group_id``, whose newest activity is at
+        ``newest``, is read (``is_read`` without building the group)."""
+        if self.read_up_to is not None and newest <= self.read_up_to:
+            return True
+        mark = self.read_groups.get(group_id)
+        return mark is not None and newest <= mark
+
+    def seen_at(self, group_id: str, newest: Score) -> bool:
+        """Whether the group ``group_id`` is seen (``is_seen`` without building it)."""
         return (
-            self.seen_up_to is not None and group.newest <= self.seen_up_to
-        ) or self.is_read(group)
+            self.seen_up_to is not None and newest <= self.seen_up_to
+        ) or self.read_at(group_id, newest)
 
 
 def mark_items(
     *, seen: Score | None = None, read: Score | None = None,
-    groups: Iterable[Group] = (),
+    groups: Iterable[tuple[str, Score]] = (),
 ) -> list[tuple[str, Score, None]]:
     """The mark items to write: ``seen``/``read`` up to a score, and each of
-    ``groups`` read up to its newest activity."""
+    ``groups`` (``(id, newest)``) read up to its newest activity."""
     items: list[tuple[str, Score, None]] = []
     if seen is not None:
         items.append((SEEN, seen, None))
     if read is not None:
         items.append((READ, read, None))
-    items.extend((GROUP_PREFIX + g.id, g.newest, None) for g in groups)
+    items.extend((GROUP_PREFIX + group_id, newest, None) for group_id, newest in groups)
     return items

@@ -12,8 +12,15 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from ..errors import ConfigError, UnknownActivityGroupError, UnknownFeedGroupError
+from ..backends import Backend
+from ..errors import (
+    ConfigError,
+    CorruptValueError,
+    UnknownActivityGroupError,
+    UnknownFeedGroupError,
+)
 from ..timelines import Timeline
+from ..value import Record
 from ._activity import Ref
 from ._groups import FeedGroup
 from ._notify import NotificationState, mark_items
@@ -21,11 +28,12 @@ from ._pages import (
     ActivityPage,
     AggregatedPage,
     Group,
-    aggregate,
+    Grouping,
+    Hydrate,
+    cursor_position,
     flat_page,
-    group_page,
-    visible_activities,
 )
+from ._payloads import hydrate
 
 __all__ = ["FeedReads"]
 
@@ -34,6 +42,8 @@ class FeedReads:
     """Reads, marks and counts over the feed groups of a ``Feeds``."""
 
     groups: dict[str, FeedGroup]
+    connection: Backend
+    payload_bucket: str
     _timelines: dict[str, Timeline]
     _states: dict[str, Timeline]
 
@@ -51,13 +61,23 @@ class FeedReads:
         return self._timelines[self.group(name).name]
 
     def read(
-        self, feed: str, owner: Ref, limit: int = 25, cursor: str | None = None
+        self, feed: str, owner: Ref, limit: int = 25, cursor: str | None = None,
+        *, skip_corrupt: bool = False,
     ) -> ActivityPage:
         """A page of ``owner``'s feed of group ``feed``, newest first, as
-        activities (any kind of group can be read flat)."""
+        activities (any kind of group can be read flat).
+
+        Reads lazily from the cursor and decodes only the activities it
+        returns; their payloads stored apart (``inline_bytes``) are fetched
+        with one ``fetch_many``. A payload that is missing or does not match
+        its reference raises ``CorruptValueError``, as does a corrupt
+        sibling of the feed; ``skip_corrupt=True`` leaves those out instead.
+        Nothing is deleted either way."""
         _check_limit(limit)
-        records = self.timeline(feed).get(_key(owner), raw=True)
-        return flat_page(visible_activities(records), limit, cursor)
+        after = None if cursor is None else cursor_position(cursor, "read")
+        records = self.timeline(feed).scan(_key(owner), after, hint=limit + 1,
+                                           skip_corrupt=skip_corrupt)
+        return flat_page(records, limit, self._hydrator(skip_corrupt))
 
     def aggregated(
         self,
@@ -67,25 +87,31 @@ class FeedReads:
         cursor: str | None = None,
         *,
         group_limit: int = 10,
+        skip_corrupt: bool = False,
     ) -> AggregatedPage:
         """A page of groups of an aggregated or notification feed, newest
         group first. Notification feeds add the reader's marks and counts
-        (see ``notifications``)."""
+        (see ``notifications``). Every record of the feed is read (counts
+        cover the whole feed), activities are built for the groups returned
+        only, and their payloads fetched with one ``fetch_many``.
+        ``skip_corrupt``: as in ``read``."""
         _check_limit(limit)
         group = self.group(feed)
         if group.kind == "flat":
             raise UnknownFeedGroupError(f"feed group {feed!r} is flat, not aggregated")
-        groups = self._groups(group, owner, group_limit)
-        taken, next_cursor = group_page(groups, limit, cursor)
+        after = None if cursor is None else cursor_position(cursor, "groups")
+        grouping = self._grouping(group, owner, skip_corrupt)
+        taken, next_cursor = grouping.page(limit, after, group_limit,
+                                           self._hydrator(skip_corrupt))
         if group.kind != "notification":
             return AggregatedPage(taken, next_cursor)
         state = self._state(group, owner)
-        all_groups = [g for _, g in groups]
+        every = grouping.ids()
         return AggregatedPage(
             [_marked(g, state) for g in taken],
             next_cursor,
-            unseen=sum(1 for g in all_groups if not state.is_seen(g)),
-            unread=sum(1 for g in all_groups if not state.is_read(g)),
+            unseen=sum(1 for gid, newest in every if not state.seen_at(gid, newest)),
+            unread=sum(1 for gid, newest in every if not state.read_at(gid, newest)),
         )
 
     def notifications(
@@ -95,21 +121,22 @@ class FeedReads:
         cursor: str | None = None,
         *,
         feed: str = "notification",
+        skip_corrupt: bool = False,
     ) -> AggregatedPage:
         """A page of ``reader``'s notification groups, each with ``seen`` and
-        ``read``, and the feed's ``unseen``/``unread`` group counts."""
+        ``read``, and the feed's ``unseen``/``unread`` group counts.
+        ``skip_corrupt``: as in ``read``."""
         self._notification_group(feed)
-        return self.aggregated(feed, reader, limit, cursor)
+        return self.aggregated(feed, reader, limit, cursor, skip_corrupt=skip_corrupt)
 
     def mark_seen(self, reader: Ref, *, feed: str = "notification") -> int:
         """Mark everything now in ``reader``'s notification feed seen (one read
         of the feed, one blind write). Returns how many marks were written
         (0 for an empty feed)."""
         group = self._notification_group(feed)
-        groups = self._groups(group, reader, 1)
-        if not groups:
+        newest = self._grouping(group, reader).newest()
+        if newest is None:
             return 0
-        newest = max(g.newest for _, g in groups)
         return self._states[group.name].add_many(_key(reader), mark_items(seen=newest))
 
     def mark_read(
@@ -120,11 +147,11 @@ class FeedReads:
         activity). Raises ``UnknownActivityGroupError`` for an id the feed
         does not hold, before writing. Returns how many marks were written."""
         group = self._notification_group(feed)
-        present = {g.id: g for _, g in self._groups(group, reader, 1)}
+        present = dict(self._grouping(group, reader).ids())
         if groups is None:
             if not present:
                 return 0
-            items = mark_items(read=max(g.newest for g in present.values()))
+            items = mark_items(read=max(present.values()))
         else:
             wanted = [groups] if isinstance(groups, str) else list(groups)
             missing = [gid for gid in wanted if gid not in present]
@@ -132,7 +159,7 @@ class FeedReads:
                 raise UnknownActivityGroupError(
                     f"no group {missing[0]!r:.80} in {_key(reader)!r}'s {feed} feed"
                 )
-            items = mark_items(groups=[present[gid] for gid in wanted])
+            items = mark_items(groups=[(gid, present[gid]) for gid in wanted])
         return self._states[group.name].add_many(_key(reader), items)
 
     def unseen_count(self, reader: Ref, *, feed: str = "notification") -> int:
@@ -155,9 +182,25 @@ class FeedReads:
             raise UnknownFeedGroupError(f"feed group {feed!r} is not a notification feed")
         return group
 
-    def _groups(self, group: FeedGroup, owner: Ref, group_limit: int) -> list[tuple[Any, Group]]:
-        records = self._timelines[group.name].get(_key(owner), raw=True)
-        return aggregate(visible_activities(records), group.group_by, group_limit)
+    def _grouping(self, group: FeedGroup, owner: Ref, skip_corrupt: bool = False) -> Grouping:
+        records = self._timelines[group.name].scan(_key(owner), skip_corrupt=skip_corrupt)
+        return Grouping(records, group.group_by)
+
+    def _hydrator(self, skip_corrupt: bool) -> Hydrate:
+        """Fetches the payloads of the records of a page that reference one."""
+
+        def hydrate_page(records: list[Record]) -> dict[Any, dict[str, Any] | None]:
+            wanted = [(str(r.id), r.data["p"]) for r in records if "p" in r.data]
+            found: dict[Any, dict[str, Any] | None] = {}
+            for item_id, extra in hydrate(self.connection, self.payload_bucket, wanted).items():
+                if isinstance(extra, CorruptValueError):
+                    if not skip_corrupt:
+                        raise extra
+                    extra = None
+                found[item_id] = extra
+            return found
+
+        return hydrate_page
 
     def _state(self, group: FeedGroup, reader: Ref) -> NotificationState:
         return NotificationState.of(self._states[group.name].get(_key(reader), raw=True))

@@ -17,16 +17,22 @@ writing:
 
 * the item (keys, id, score, data) is computed and checked when the signal
   fires, inside the transaction, so a declaration that cannot be stored
-  fails the save and rolls it back;
+  fails the save and rolls it back: a bad key, id, score or data, and an
+  item too large for its timeline (``ValueTooLargeError``). Django sends
+  ``post_save`` after the row's INSERT, so only a save inside
+  ``transaction.atomic()`` (or ``ATOMIC_REQUESTS``) is rolled back; in
+  autocommit the row is already committed and the error still raises;
 * the write runs after the transaction commits (``transaction.on_commit``):
   a rolled-back transaction, or savepoint, writes nothing; outside a
   transaction (autocommit) it runs at once;
 * ``blind=True`` writes with ``Timeline.fanout`` (one blind write per key, no
   read): the choice for many keys, such as every follower's home timeline;
   otherwise each key gets ``Timeline.add``/``delete`` (read, merge, write);
-* a failed write raises from the commit (the row is already committed; run
-  ``manage.py timak_backfill`` to catch up), or with ``robust=True`` is
-  logged to the ``timak.contrib.django`` logger and skipped;
+* a write that fails after the commit never raises (the row is committed,
+  and the request must not fail after its data was saved, or a retry
+  duplicates it): it is logged to the ``timak.contrib.django`` logger,
+  counted in ``failed_writes()``, and left for ``manage.py
+  timak_backfill``;
 * saves with ``raw=True`` (``loaddata``) are skipped: backfill after loading.
 
 Without ``timeline=``, the timeline comes from the optional setting::
@@ -54,7 +60,7 @@ from django.db.models.signals import post_delete, post_save  # type: ignore[impo
 from ..._options import flag_option, int_option
 from ..._scores import ScoreLike, to_score
 from ...backends import connect, default_url
-from ...errors import ConfigError
+from ...errors import BackendError, ConfigError
 from ...feed import Feed
 from ...timelines import Timeline
 from ...value import ItemId, Score, check_data, check_id, check_key
@@ -62,6 +68,7 @@ from ...value import ItemId, Score, check_data, check_id, check_key
 __all__ = [
     "Item",
     "Registration",
+    "failed_writes",
     "register",
     "registrations",
     "settings_timeline",
@@ -71,6 +78,34 @@ __all__ = [
 logger = logging.getLogger("timak.contrib.django")
 
 M = TypeVar("M")
+
+_failed = 0
+_failed_lock = threading.Lock()
+
+
+def failed_writes() -> int:
+    """How many timak writes failed after their transaction committed, in
+    this process (this module's and ``timak.contrib.django.activity``'s).
+    Each was logged and skipped; ``manage.py timak_backfill`` catches up."""
+    return _failed
+
+
+def after_commit(run: Callable[[], Any], using: str | None, what: str) -> None:
+    """Run ``run`` once the transaction commits (at once in autocommit). The
+    row is committed by then, so a failure is never raised: it is logged,
+    counted in ``failed_writes()``, and left for the backfill."""
+
+    def guarded() -> None:
+        global _failed
+        try:
+            run()
+        except Exception:
+            with _failed_lock:
+                _failed += 1
+            logger.exception("timak: could not %s (the row is committed; "
+                             "manage.py timak_backfill catches up)", what)
+
+    transaction.on_commit(guarded, using=using)
 
 
 @dataclass(frozen=True)
@@ -160,29 +195,38 @@ class Registration(Generic[M]):
 
     # -- signal handlers --------------------------------------------------
 
+    def check(self, item: Item) -> None:
+        """Raise ``ValueTooLargeError`` if ``item`` is too large for the
+        timeline (its ``item_limit``); write nothing. A delete always fits."""
+        if not item.keys:
+            return
+        try:
+            timeline = self.get_timeline()
+        except BackendError:
+            # The store is unreachable (a Timeline opening its URL): the
+            # save must not depend on it; the write after the commit fails,
+            # is logged and counted, and the backfill catches up.
+            return
+        # No keys: the Timeline checks and sizes the item, writes nothing.
+        timeline.fanout([], item.id, item.score, item.data)
+
     def _saved(self, instance: M, created: bool = False, raw: bool = False,
                using: str | None = None, **_: Any) -> None:
         if raw or not (created or self.updates):
             return
-        self._after_commit(self.item(instance), deleted=False, using=using)
+        item = self.item(instance)
+        self.check(item)  # in the transaction: a refusal rolls the save back
+        self._after_commit(item, deleted=False, using=using)
 
     def _deleted(self, instance: M, using: str | None = None, **_: Any) -> None:
         self._after_commit(self.item(instance), deleted=True, using=using)
 
     def _after_commit(self, item: Item, *, deleted: bool, using: str | None) -> None:
-        def run() -> None:
-            try:
-                self.write(item, deleted=deleted)
-            except Exception:
-                if not self.robust:
-                    raise
-                logger.exception(
-                    "timak: could not %s item %r on %d timeline(s) of %s",
-                    "delete" if deleted else "add", item.id, len(item.keys),
-                    self.model.__name__,
-                )
-
-        transaction.on_commit(run, using=using)
+        after_commit(
+            lambda: self.write(item, deleted=deleted), using,
+            f"{'delete' if deleted else 'add'} item {item.id!r} on {len(item.keys)} "
+            f"timeline(s) of {self.model.__name__}",
+        )
 
 
 _registry: list[Registration[Any]] = []
@@ -211,7 +255,8 @@ def register(
     none; keep it small, since every timeline stores a copy). ``timeline``: a
     ``Timeline``, a callable returning one (called once, on first use), or
     ``None`` for the ``TIMAK`` setting. ``blind``: write with ``fanout``.
-    ``robust``: log failed writes instead of raising. ``updates``: also write
+    ``robust``: kept for compatibility (a write that fails after the commit
+    is always logged and counted, never raised). ``updates``: also write
     when an existing row is saved again (off when edits never change keys,
     score or data: it saves a write per key per save).
 

@@ -6,8 +6,10 @@ Three pieces, each writing after the transaction commits
 * ``register_activities(Post, feeds=..., activity=...)``: saving a row adds
   its activity (the author's feed, then every follower's); deleting the
   row removes it everywhere it went. The activity is built and checked at
-  signal time, inside the transaction, so a row that cannot become one
-  fails its save.
+  signal time, inside the transaction (``Feeds.check_activity``: its
+  fields, its groups, and its size against every feed it would reach), so
+  a row that cannot become one fails its save. ``manage.py
+  timak_backfill`` covers these registrations too.
 * ``connect_follows(Person.follows, feeds=...)`` (a ``ManyToManyField``) or
   ``connect_follow_model(Follow, follower=..., target=...)`` (a model with one
   row per follow): adding a follow copies the target's newest activities
@@ -20,16 +22,20 @@ Three pieces, each writing after the transaction commits
 
 ``feeds`` is a ``Feeds`` or a callable returning one (called at each use;
 cache it yourself, e.g. with ``functools.cache``).
+
+A write that fails after the commit is never raised: the row is committed,
+and a request that fails after its data was saved gets retried and
+duplicated. It is logged, counted in ``timak.contrib.django.failed_writes()``
+and left for ``manage.py timak_backfill`` (activities) or a later follow.
 """
 
 from __future__ import annotations
 
-import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import transaction  # type: ignore[import-untyped]
 from django.db.models.signals import (  # type: ignore[import-untyped]
     m2m_changed,
     post_delete,
@@ -40,17 +46,18 @@ from ...activity import Activity, Feeds, Ref
 from ...errors import ConfigError, InvalidActivityError
 from ...timelines import Timeline
 from ...value import ItemId
+from . import after_commit
 
 __all__ = [
+    "ActivityRegistration",
     "Rows",
+    "activity_registrations",
     "activity_rows",
     "connect_follow_model",
     "connect_follows",
     "register_activities",
     "timeline_rows",
 ]
-
-logger = logging.getLogger("timak.contrib.django")
 
 M = TypeVar("M")
 FeedsLike = Feeds | Callable[[], Feeds]
@@ -64,19 +71,45 @@ def _feeds(feeds: FeedsLike) -> Feeds:
     return made
 
 
-def _on_commit(run: Callable[[], Any], using: str | None, robust: bool, what: str) -> None:
-    def guarded() -> None:
-        try:
-            run()
-        except Exception:
-            if not robust:
-                raise
-            logger.exception("timak: could not %s", what)
-
-    transaction.on_commit(guarded, using=using)
-
-
 # -- activities ---------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class ActivityRegistration:
+    """One ``register_activities`` declaration, as ``timak_backfill`` runs it."""
+
+    model: type[Any]
+    feeds: FeedsLike
+    activity: Callable[[Any], Activity | None]
+    fanout_to: list[str] | None
+    to: Callable[[Any], Iterable[tuple[str, Ref]]] | None
+
+    def build(self, row: Any) -> tuple[Activity, list[tuple[str, Ref]]] | None:
+        """``row``'s activity and explicit feeds, or ``None`` for no activity."""
+        made = self.activity(row)
+        if made is None:
+            return None
+        if not isinstance(made, Activity):
+            raise InvalidActivityError(f"activity() returned {type(made).__name__}")
+        return made, list(self.to(row)) if self.to is not None else []
+
+    def write(self, row: Any) -> int:
+        """Add ``row``'s activity now (idempotent); return how many feeds."""
+        built = self.build(row)
+        if built is None:
+            return 0
+        made, extra = built
+        return _feeds(self.feeds).add_activity(made, fanout_to=self.fanout_to, to=extra)
+
+
+_activity_registry: list[ActivityRegistration] = []
+_activity_lock = threading.Lock()
+
+
+def activity_registrations(model: type[Any] | None = None) -> list[ActivityRegistration]:
+    """Every ``register_activities`` declaration still connected (of ``model``)."""
+    with _activity_lock:
+        return [r for r in _activity_registry if model is None or r.model is model]
 
 
 def register_activities(
@@ -94,30 +127,33 @@ def register_activities(
     ``remove_activity``, on the same feeds. ``to(row)`` names extra feeds,
     e.g. ``[("notification", post.author_id)]`` for a like. ``updates``:
     also write when an existing row is saved again (the activity id is
-    stable, so that rewrites the same item). ``robust``: log failed writes
-    instead of raising them from the commit. Returns a function that
-    disconnects the signals.
-    """
-    uid = f"timak.contrib.django.activity:{id(model)}:{id(activity)}"
-    groups = None if fanout_to is None else list(fanout_to)
+    stable, so that rewrites the same item). ``robust``: kept for
+    compatibility (a write that fails after the commit is always logged and
+    counted, never raised). Returns a function that disconnects the signals
+    (and drops the declaration from ``timak_backfill``).
 
-    def build(row: M) -> tuple[Activity, list[tuple[str, Ref]]] | None:
-        made = activity(row)
-        if made is None:
-            return None
-        if not isinstance(made, Activity):
-            raise InvalidActivityError(f"activity() returned {type(made).__name__}")
-        return made, list(to(row)) if to is not None else []
+    The activity is built and checked in ``post_save``, inside the
+    transaction: an activity ``add_activity`` would refuse (bad fields,
+    unknown groups, too large for a feed it would reach) raises there, and
+    the save rolls back (inside ``atomic()``: see ``timak.contrib.django``).
+    """
+    del robust  # failures after the commit are always logged, never raised
+    uid = f"timak.contrib.django.activity:{id(model)}:{id(activity)}"
+    registration = ActivityRegistration(
+        model, feeds, activity, None if fanout_to is None else list(fanout_to), to)
 
     def write(row: M, using: str | None, *, remove: bool) -> None:
-        built = build(row)
+        built = registration.build(row)
         if built is None:
             return
         made, extra = built
         target = _feeds(feeds)  # a bad feeds= fails the save, not the commit
+        groups = registration.fanout_to
+        if not remove:
+            target.check_activity(made, fanout_to=groups, to=extra)
         call = target.remove_activity if remove else target.add_activity
-        _on_commit(lambda: call(made, fanout_to=groups, to=extra), using, robust,
-                   f"{'remove' if remove else 'add'} activity {made.id}")
+        after_commit(lambda: call(made, fanout_to=groups, to=extra), using,
+                     f"{'remove' if remove else 'add'} activity {made.id}")
 
     def saved(instance: M, created: bool = False, raw: bool = False,
               using: str | None = None, **_: Any) -> None:
@@ -127,7 +163,17 @@ def register_activities(
     def deleted(instance: M, using: str | None = None, **_: Any) -> None:
         write(instance, using, remove=True)
 
-    return _on_save_and_delete(model, uid, saved, deleted)
+    disconnect_signals = _on_save_and_delete(model, uid, saved, deleted)
+    with _activity_lock:
+        _activity_registry.append(registration)
+
+    def disconnect() -> None:
+        disconnect_signals()
+        with _activity_lock:
+            if registration in _activity_registry:
+                _activity_registry.remove(registration)
+
+    return disconnect
 
 
 # -- follows --------------------------------------------------------------------
@@ -145,8 +191,11 @@ def connect_follows(
     where ``bob.follows.add(alice)`` means bob follows alice): each pair
     added is ``Feeds.follow(follower, target, copy_limit=...)``, each pair
     removed (also by ``clear()``) is ``Feeds.unfollow(..., keep_history=...)``,
-    after the commit. Returns a function that disconnects the signal.
+    after the commit. ``robust`` is kept for compatibility: a failed write
+    after the commit is always logged and counted, never raised. Returns a
+    function that disconnects the signal.
     """
+    del robust
     field = getattr(relation, "field", None)
     through = getattr(relation, "through", None)
     if field is None or through is None or not field.many_to_many:
@@ -175,7 +224,7 @@ def connect_follows(
         else:
             return
         pairs = [(pk, instance.pk) if reverse else (instance.pk, pk) for pk in pks]
-        _follow_after_commit(feeds, pairs, adding, copy_limit, keep_history, using, robust)
+        _follow_after_commit(feeds, pairs, adding, copy_limit, keep_history, using)
 
     m2m_changed.connect(changed, sender=through, weak=False, dispatch_uid=uid)
     return lambda: m2m_changed.disconnect(sender=through, dispatch_uid=uid)
@@ -194,7 +243,9 @@ def connect_follow_model(
     """Follow a model with one row per follow: creating a row follows,
     deleting it unfollows (after the commit). ``follower`` and ``target``
     are attribute names (e.g. ``"follower_id"``) or callables of the row.
-    Returns a function that disconnects the signals."""
+    ``robust``: as in ``connect_follows``. Returns a function that
+    disconnects the signals."""
+    del robust
     uid = f"timak.contrib.django.activity:follow-model:{id(model)}"
 
     def pair(row: M) -> tuple[Ref, Ref]:
@@ -208,18 +259,18 @@ def connect_follow_model(
               using: str | None = None, **_: Any) -> None:
         if created and not raw:
             _follow_after_commit(feeds, [pair(instance)], True, copy_limit, keep_history,
-                                 using, robust)
+                                 using)
 
     def deleted(instance: M, using: str | None = None, **_: Any) -> None:
         _follow_after_commit(feeds, [pair(instance)], False, copy_limit, keep_history,
-                             using, robust)
+                             using)
 
     return _on_save_and_delete(model, uid, saved, deleted)
 
 
 def _follow_after_commit(
     feeds: FeedsLike, pairs: list[tuple[Ref, Ref]], adding: bool, copy_limit: int,
-    keep_history: bool, using: str | None, robust: bool,
+    keep_history: bool, using: str | None,
 ) -> None:
     if not pairs:
         return
@@ -233,7 +284,7 @@ def _follow_after_commit(
                 made.unfollow(follower, target, keep_history=keep_history)
 
     verb = "follow" if adding else "unfollow"
-    _on_commit(run, using, robust, f"{verb} {len(pairs)} pair(s)")
+    after_commit(run, using, f"{verb} {len(pairs)} pair(s)")
 
 
 # -- reading rows ---------------------------------------------------------------

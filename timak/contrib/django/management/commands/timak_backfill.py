@@ -1,9 +1,10 @@
 """``manage.py timak_backfill app_label.Model``: put existing rows on their timelines.
 
-Every registration of the model (``timak.contrib.django.register``) writes
-every row, in primary-key order, read ``--batch`` rows at a time with
-``QuerySet.iterator(chunk_size=...)``, so memory stays flat however many rows
-there are. Writes are idempotent: running it twice, or while the app also
+Every registration of the model (``timak.contrib.django.register`` and
+``timak.contrib.django.activity.register_activities``) writes every row,
+in primary-key order, read ``--batch`` rows at a time with
+``QuerySet.iterator(chunk_size=...)``, so memory stays flat however many
+rows there are. Writes are idempotent: running it twice, or while the app also
 writes, is safe.
 """
 
@@ -19,6 +20,7 @@ from django.core.management.base import (  # type: ignore[import-untyped]
 
 from timak.cli._progress import Progress
 from timak.contrib.django import registrations
+from timak.contrib.django.activity import activity_registrations
 from timak.errors import TimakError
 
 
@@ -75,10 +77,12 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type hints
             raise CommandError("--batch must be at least 1")
         model = _model(label)
         found = registrations(model)
-        if not found:
+        activities = activity_registrations(model)
+        if not found and not activities:
             raise CommandError(
-                f"{label} is not registered with timak.contrib.django.register(); "
-                "register it in an AppConfig.ready()"
+                f"{label} is not registered with timak.contrib.django.register() or "
+                "timak.contrib.django.activity.register_activities(); register it in "
+                "an AppConfig.ready()"
             )
         rows = model._default_manager.order_by("pk")
         progress = Progress(label, rows.count(), stream=cast(TextIO, _Raw(self.stdout)))
@@ -88,6 +92,8 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type hints
                 for registration in found:
                     blind = True if options["blind"] else None
                     writes += registration.write(registration.item(row), blind=blind)
+                for declared in activities:
+                    writes += declared.write(row)  # Feeds.add_activity: blind already
                 done += 1
                 progress.update(done)
         except TimakError as exc:
@@ -96,5 +102,5 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type hints
             progress.finish()
         self.stdout.write(
             f"backfilled {done} {label} rows: {writes} timeline writes "
-            f"for {len(found)} registration(s)"
+            f"for {len(found) + len(activities)} registration(s)"
         )
