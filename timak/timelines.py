@@ -442,15 +442,12 @@ class Timeline(UsesBackend):
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ConfigError(f"limit must be a positive int, got {limit!r}")
         after = None if cursor is None else decode_page_cursor(cursor)
-        value = self._engine.read(check_key(key)).view
         records: Iterable[Record]
         if self.order == "desc":
             # Newest first is the stored order: decode only as far as the page.
-            records = value.iter_newest(None if after is not None or raw else limit + 1)
-            if after is not None:
-                records = itertools.dropwhile(lambda r: order_key(r) >= after, records)
+            records = self.scan(key, after, hint=None if raw else limit + 1)
         else:
-            records = value.newest_first()[::-1]
+            records = self._engine.read(check_key(key)).view.newest_first()[::-1]
             if after is not None:
                 records = [r for r in records if order_key(r) > after]
         taken = list(itertools.islice((r for r in records if raw or not r.deleted), limit + 1))
@@ -478,7 +475,7 @@ class Timeline(UsesBackend):
         caller expects to take, so that only those are decoded first. For
         readers that page by their own rule (``timak.activity``).
         """
-        value = self._read(check_key(key), skip_corrupt=skip_corrupt).value
+        value = self._engine.read(check_key(key), skip_corrupt=skip_corrupt).view
         records = value.iter_newest(hint if after is None else None)
         if after is not None:
             records = itertools.dropwhile(lambda r: order_key(r) >= after, records)
