@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import doctest
 import inspect
 import itertools
 import threading
@@ -407,3 +408,15 @@ async def test_a_plain_followers_function_runs_in_a_worker_thread() -> None:
 def test_a_backend_is_usable_where_the_sync_api_takes_one() -> None:
     backend: Backend = MemoryBackend()
     assert aio.Timeline(backend).connection is backend
+
+
+# -- the guide -----------------------------------------------------------------
+
+
+def test_asyncio_guide_runs() -> None:
+    result = doctest.testfile(
+        str(Path(__file__).resolve().parent.parent / "docs" / "asyncio.md"),
+        module_relative=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+    )
+    assert result.attempted > 10
+    assert result.failed == 0
