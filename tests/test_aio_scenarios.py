@@ -78,14 +78,19 @@ class AioActivityEnv(activity_suite.Env):
         super().close()
 
 
-@pytest.fixture
-def loop() -> Iterator[LoopThread]:
-    running = LoopThread()
-    yield running
-    running.close()
+class OnLoop:
+    """A ``loop`` fixture: an event loop in a thread, for one test. A class
+    of its own, so that the scenario classes carry it wherever they are
+    subclassed (``integration/test_aio_cassandra.py``)."""
+
+    @pytest.fixture
+    def loop(self) -> Iterator[LoopThread]:
+        running = LoopThread()
+        yield running
+        running.close()
 
 
-class AioFeedScenarios(feed_suite.FeedScenarios):
+class AioFeedScenarios(OnLoop, feed_suite.FeedScenarios):
     @pytest.fixture
     def env(self, connect: feed_suite.Connect, loop: LoopThread) -> Iterator[feed_suite.Env]:
         env = AioFeedEnv(connect, loop)
@@ -93,7 +98,7 @@ class AioFeedScenarios(feed_suite.FeedScenarios):
         env.close()
 
 
-class AioActivityScenarios(activity_suite.ActivityScenarios):
+class AioActivityScenarios(OnLoop, activity_suite.ActivityScenarios):
     @pytest.fixture
     def env(self, connect: activity_suite.Connect,
             loop: LoopThread) -> Iterator[activity_suite.Env]:
@@ -126,9 +131,10 @@ class TestRiakDoubleAioActivity(OnRiakDouble, AioActivityScenarios):
     pass
 
 
-def test_the_scenarios_reach_the_async_api(loop: LoopThread) -> None:
+def test_the_scenarios_reach_the_async_api() -> None:
     """A guard on the adapter: writers and feeds are aio objects, and a
     writer's call runs on the loop's worker threads, not in this thread."""
+    loop = LoopThread()
     env = AioFeedEnv(lambda: connect("memory://"), loop)
     writer = env.writer()
     assert isinstance(object.__getattribute__(writer, "_target"), aio.Timeline)
@@ -137,3 +143,4 @@ def test_the_scenarios_reach_the_async_api(loop: LoopThread) -> None:
         threading.current_thread().name))
     assert seen and all(name.startswith("timak-aio-Timeline") for name in seen)
     env.close()
+    loop.close()

@@ -7,7 +7,8 @@ than ``threads`` store calls in flight, and the event loop never runs one.
 Callbacks (``progress``, ``followers``) are called in the worker thread, as
 the sync API calls them; a callback that returns an awaitable (an
 ``async def``) has it awaited on the event loop that made the call, with
-its result or exception handed back to the worker.
+its result or exception handed back to the worker. The worker waits for
+it, so a callback that calls the same object again needs a spare thread.
 """
 
 from __future__ import annotations
