@@ -257,6 +257,18 @@ async def test_a_running_call_cancelled_returns_at_once_and_close_waits_for_it()
 # -- errors, closing -----------------------------------------------------------
 
 
+async def test_every_close_waits_for_the_calls_in_flight() -> None:
+    backend = SlowMemory(0.3)
+    tl = aio.Timeline(backend)
+    write = asyncio.create_task(tl.add("k", "landed", 1))
+    await asyncio.sleep(0.05)
+    first = asyncio.create_task(tl.close())
+    await asyncio.sleep(0.05)  # the first close is waiting for the write
+    await tl.close()
+    assert write.done() and await write == ["landed"]
+    await first
+
+
 async def test_store_failures_are_the_same_typed_errors() -> None:
     backend = MemoryBackend()
     async with aio.Timeline(backend) as tl:

@@ -106,11 +106,19 @@ class Threaded:
     def _close_sync(self) -> None:  # pragma: no cover - each class overrides
         raise NotImplementedError
 
+    _closing: asyncio.Future[None] | None = None
+
     async def close(self) -> None:
         """Wait for the calls in flight, then release the threads and the
-        store (if this object opened it). Idempotent."""
-        if not self._owner or self._threads.closed:
+        store (if this object opened it). Every ``close`` returns once that
+        is done, however many run at once; cancelling one does not stop it."""
+        if not self._owner:
             return
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shut())
+        await asyncio.shield(self._closing)
+
+    async def _shut(self) -> None:
         await self._threads.close()
         await asyncio.get_running_loop().run_in_executor(None, self._close_sync)
 
