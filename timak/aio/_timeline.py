@@ -66,7 +66,7 @@ class Timeline(Threaded):
         order: Literal["desc", "asc"] = "desc",
         max_items: int | None = 1000,
         *,
-        max_value_bytes: int = timelines.MAX_VALUE_BYTES,
+        max_value_bytes: int | None = None,
         max_item_bytes: int = timelines.MAX_ITEM_BYTES,
         fold_at: int = timelines.FOLD_AT,
         skew_us: int = 5_000_000,
@@ -246,13 +246,19 @@ class Timeline(Threaded):
         ``contextlib.aclosing`` to end it at once."""
         if keys is None and self._sync.feed is None:
             raise ConfigError("watch() without keys needs a Timeline made with feed=Feed(...)")
-        return self._watch(keys, interval, {} if cursors is None else cursors, feed_cursor, stop)
+        # Where keys without a cursor start, read when watch() is called, as
+        # the sync watch reads it (the sync Timeline's checked clock).
+        start = self._sync._clock() - self.skew_us
+        return self._watch(
+            keys, interval, {} if cursors is None else cursors, feed_cursor, stop, start
+        )
 
     async def _watch(
         self, keys: Sequence[str] | None, interval: float, cursors: dict[str, str],
-        feed_cursor: str | None, stop: Callable[[], bool],
+        feed_cursor: str | None, stop: Callable[[], bool], start: int,
     ) -> AsyncIterator[Change]:
-        state = WatchState(self._sync, keys, cursors, feed_cursor)
+        state = WatchState(self._sync.feed, self.bucket, start, self.skew_us, keys, cursors,
+                           feed_cursor)
         while not stop():
             for key in await self._threads.run(state.poll_keys):
                 if stop():
