@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 from .. import feed
@@ -24,7 +25,7 @@ class Feed(Threaded):
 
     def __init__(
         self,
-        connection: Backend | str,
+        connection: Backend | str | os.PathLike[str],
         bucket: str = feed.DEFAULT_BUCKET,
         *,
         partition_seconds: float = 10,
@@ -85,6 +86,6 @@ class Feed(Threaded):
         """See ``timak.feed.Feed.oldest_cursor``."""
         return await self._threads.run(self.sync_feed.oldest_cursor, bucket=bucket)
 
-    async def prune(self, older_than: float | None = None) -> int:
+    async def prune(self, older_than: float | None = None, *, scan: bool = False) -> int:
         """See ``timak.feed.Feed.prune``."""
-        return await self._threads.run(self.sync_feed.prune, older_than)
+        return await self._threads.run(self.sync_feed.prune, older_than, scan=scan)

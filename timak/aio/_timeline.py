@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -61,7 +62,7 @@ class Timeline(Threaded):
 
     def __init__(
         self,
-        connection: Backend | str | None = None,
+        connection: Backend | str | os.PathLike[str] | None = None,
         bucket: str = "timelines",
         order: Literal["desc", "asc"] = "desc",
         max_items: int | None = 1000,
