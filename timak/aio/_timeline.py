@@ -32,14 +32,16 @@ class Timeline(Threaded):
     that run this Timeline's calls (see *How it runs*). ``feed`` is a
     ``timak.feed.Feed`` or a ``timak.aio.Feed``.
 
-    How it runs: each call runs the sync ``Timeline`` (one engine: the same
-    validation, merge, read repair and folds) in a worker thread, so the
-    event loop never waits on a store. The store's own I/O is what it is in
-    the sync API: SQLite in the worker thread (one connection per thread),
-    the memory store in the worker thread, Cassandra in cassandra-driver's
-    event loop thread (the worker waits on its future), Riak through
-    urllib3's connection pool. Not natively async yet, so that there is one
-    copy of the merge and repair rules, not one per I/O model.
+    How it runs: each call runs the sync ``Timeline`` (and so
+    ``timak._engine``, the one owner of checks, merge, read repair and
+    folds) in a worker thread, so the event loop never waits on a store.
+    The store's own I/O is what it is in the sync API: SQLite in the worker
+    thread (one connection per thread), the memory store in the worker
+    thread, Cassandra in cassandra-driver's event loop thread (the worker
+    waits on its future), Riak through urllib3's connection pool. Not
+    natively async yet: the engine calls the backend contract synchronously,
+    and an async path would need a second copy of its rules (or an engine
+    that leaves the I/O to its caller).
 
     Cancelling a call that is still queued means it never runs; cancelling
     one that has started does not stop its thread, so its write may land
