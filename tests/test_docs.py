@@ -64,6 +64,7 @@ def test_all_is_complete_and_sorted() -> None:
 PUBLIC_MODULES = [
     "timak",
     "timak.activity",
+    "timak.aio",
     "timak.backends",
     "timak.backends.base",
     "timak.backends.cassandra",
@@ -162,7 +163,7 @@ def test_layers_import_downward_only() -> None:
         "_results": 1, "_changes": 1, "_engine": 3,
         "errors": 0, "_version": 0,
         "backends": 2, "timelines": 3, "testing": 3,
-        "feed": 4, "activity": 4, "cli": 4, "contrib": 4, "_bench": 4, "_check": 4,
+        "feed": 4, "activity": 4, "aio": 4, "cli": 4, "contrib": 4, "_bench": 4, "_check": 4,
         # The feed scenarios drive timak.feed, so they sit beside it, apart
         # from the backend conformance suite in "testing".
         "testing_feed": 4, "testing_activity": 4, "testing_safety": 4,

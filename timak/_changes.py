@@ -19,7 +19,7 @@ from ._records import order_key
 from ._results import Change, Changes, KeyFeed
 from .value import Record, TimelineValue
 
-__all__ = ["changes", "watch"]
+__all__ = ["WatchState", "changes", "watch"]
 
 
 def changes(value: TimelineValue, key: str, since: str | None, skew_us: int) -> Changes:
@@ -43,6 +43,54 @@ def changes(value: TimelineValue, key: str, since: str | None, skew_us: int) -> 
     )
 
 
+class WatchState:
+    """The cursors of one watch: where a key starts, how cursors advance
+    after a poll, which keys the feed names and which are forgotten. The
+    one owner of these rules, for ``watch`` here and ``timak.aio``'s, which
+    differ only in how they wait and do I/O.
+
+    ``keys`` is None only with a ``feed``; ``start`` is where keys without a
+    cursor begin (µs) when there is no feed.
+    """
+
+    def __init__(
+        self, feed: KeyFeed | None, bucket: str, start: int, skew_us: int,
+        keys: Sequence[str] | None, cursors: dict[str, str], feed_cursor: str | None,
+    ) -> None:
+        self.feed = feed if keys is None else None
+        self.bucket, self.skew_us, self.cursors = bucket, skew_us, cursors
+        self.feed_cursor = feed_cursor if feed_cursor is not None else cursors.get("")
+        self.start = start if self.feed is None else self.feed.floor(self.feed_cursor)
+        self.keys = list(keys or ())
+        self._next_feed_cursor: str | None = None
+
+    def poll_keys(self) -> list[str]:
+        """The keys to poll this round: asks the feed (I/O) when there is one."""
+        if self.feed is not None:
+            self.keys, self._next_feed_cursor = self.feed.poll(self.feed_cursor,
+                                                               bucket=self.bucket)
+        return self.keys
+
+    def since(self, key: str) -> str:
+        """The change cursor to poll ``key`` from."""
+        return self.cursors.get(key) or encode_cursor("c", [self.start + self.skew_us, []])
+
+    def taken(self, key: str, cursor: str) -> None:
+        """Every change of ``key``'s poll was taken: move its cursor."""
+        self.cursors[key] = cursor
+
+    def end_poll(self) -> None:
+        """Move the feed cursor and forget keys whose cursor fell behind it."""
+        if self.feed is None:
+            return
+        assert self._next_feed_cursor is not None
+        self.feed_cursor = self.cursors[""] = self._next_feed_cursor
+        self.start = self.feed.floor(self.feed_cursor)
+        for key in [k for k in self.cursors if k]:
+            if decode_change_cursor(self.cursors[key])[0] <= self.start:
+                del self.cursors[key]
+
+
 def watch(
     poll: Callable[[str, str | None], Changes],
     feed: KeyFeed | None,
@@ -55,30 +103,17 @@ def watch(
     feed_cursor: str | None,
     stop: Callable[[], bool],
 ) -> Iterator[Change]:
-    """See ``Timeline.watch``: ``poll(key, cursor)`` is its ``changes``;
-    ``keys`` is None only with a ``feed``; ``start`` is where keys without a
-    cursor begin (µs) when there is no feed."""
-    feed = feed if keys is None else None
-    if feed is not None:
-        feed_cursor = feed_cursor if feed_cursor is not None else cursors.get("")
-        start = feed.floor(feed_cursor)
-    watched = list(keys or ())
+    """See ``Timeline.watch``: ``poll(key, cursor)`` is its ``changes``; the
+    other arguments are ``WatchState``'s."""
+    state = WatchState(feed, bucket, start, skew_us, keys, cursors, feed_cursor)
     while not stop():
-        if feed is not None:
-            watched, next_feed_cursor = feed.poll(feed_cursor, bucket=bucket)
-        for key in watched:
+        for key in state.poll_keys():
             if stop():
                 return
-            since = cursors.get(key) or encode_cursor("c", [start + skew_us, []])
-            result = poll(key, since)
+            result = poll(key, state.since(key))
             yield from result.changes
-            cursors[key] = result.cursor
-        if feed is not None:
-            feed_cursor = cursors[""] = next_feed_cursor
-            start = feed.floor(feed_cursor)
-            for key in [k for k in cursors if k]:
-                if decode_change_cursor(cursors[key])[0] <= start:
-                    del cursors[key]
+            state.taken(key, result.cursor)
+        state.end_poll()
         deadline = time.monotonic() + interval
         while not stop() and (left := deadline - time.monotonic()) > 0:
             time.sleep(min(left, 0.05))
