@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import activity
 from ..activity import Activity, ActivityPage, AggregatedPage, FeedGroup, Ref
+from ..activity._payloads import INLINE_BYTES, PAYLOAD_BUCKET
 from ..backends import Backend
 from ._threads import Threaded, Threads, bridged
 from ._timeline import Timeline
@@ -53,6 +54,8 @@ class Feeds(Threaded):
         author_group: str = "user",
         chunk: int = 1000,
         timeline_options: dict[str, Any] | None = None,
+        inline_bytes: int | None = INLINE_BYTES,
+        payload_bucket: str = PAYLOAD_BUCKET,
         threads: int = 8,
     ) -> None:
         threads_ = Threads(threads, "Feeds")
@@ -60,6 +63,7 @@ class Feeds(Threaded):
         self._sync = activity.Feeds(
             connection, followers=bridged(followers), groups=groups,
             author_group=author_group, chunk=chunk, timeline_options=timeline_options,
+            inline_bytes=inline_bytes, payload_bucket=payload_bucket,
         )
         self._threads = threads_
 
@@ -79,6 +83,14 @@ class Feeds(Threaded):
     @property
     def author_group(self) -> str:
         return self._sync.author_group
+
+    @property
+    def inline_bytes(self) -> int | None:
+        return self._sync.inline_bytes
+
+    @property
+    def payload_bucket(self) -> str:
+        return self._sync.payload_bucket
 
     @property
     def followers(self) -> Followers:
@@ -124,6 +136,17 @@ class Feeds(Threaded):
             progress=None if progress is None else bridged(progress),
         )
 
+    async def check_activity(
+        self,
+        activity: Activity,
+        *,
+        fanout_to: Iterable[str] | None = None,
+        to: Iterable[tuple[str, Ref]] = (),
+    ) -> None:
+        """See ``timak.activity.Feeds.check_activity``."""
+        await self._threads.run(self._sync.check_activity, activity, fanout_to=fanout_to,
+                                to=to)
+
     async def remove_activity(
         self,
         activity: Activity,
@@ -159,27 +182,30 @@ class Feeds(Threaded):
     # -- reading, marks and counts --------------------------------------------
 
     async def read(
-        self, feed: str, owner: Ref, limit: int = 25, cursor: str | None = None
+        self, feed: str, owner: Ref, limit: int = 25, cursor: str | None = None,
+        *, skip_corrupt: bool = False,
     ) -> ActivityPage:
         """See ``timak.activity.Feeds.read``."""
-        return await self._threads.run(self._sync.read, feed, owner, limit, cursor)
+        return await self._threads.run(self._sync.read, feed, owner, limit, cursor,
+                                       skip_corrupt=skip_corrupt)
 
     async def aggregated(
         self, feed: str, owner: Ref, limit: int = 10, cursor: str | None = None, *,
-        group_limit: int = 10,
+        group_limit: int = 10, skip_corrupt: bool = False,
     ) -> AggregatedPage:
         """See ``timak.activity.Feeds.aggregated``."""
         return await self._threads.run(
-            self._sync.aggregated, feed, owner, limit, cursor, group_limit=group_limit
+            self._sync.aggregated, feed, owner, limit, cursor, group_limit=group_limit,
+            skip_corrupt=skip_corrupt,
         )
 
     async def notifications(
         self, reader: Ref, limit: int = 10, cursor: str | None = None, *,
-        feed: str = "notification",
+        feed: str = "notification", skip_corrupt: bool = False,
     ) -> AggregatedPage:
         """See ``timak.activity.Feeds.notifications``."""
         return await self._threads.run(self._sync.notifications, reader, limit, cursor,
-                                       feed=feed)
+                                       feed=feed, skip_corrupt=skip_corrupt)
 
     async def mark_seen(self, reader: Ref, *, feed: str = "notification") -> int:
         """See ``timak.activity.Feeds.mark_seen``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 from .. import timelines
@@ -14,7 +14,7 @@ from .._results import Change, Changes, CompactStats, KeyFeed, Page, TimelineSta
 from .._scores import ScoreLike
 from ..backends import Backend
 from ..errors import ConfigError
-from ..value import ItemId
+from ..value import ItemId, Record
 from ._feed import Feed
 from ._threads import Threaded, Threads, bridged
 
@@ -218,6 +218,20 @@ class Timeline(Threaded):
     ) -> Page:
         """See ``timak.timelines.Timeline.page``."""
         return await self._threads.run(self._sync.page, key, limit, cursor, raw)
+
+    async def scan(
+        self,
+        key: str,
+        after: tuple[Any, int, ItemId] | None = None,
+        *,
+        hint: int | None = None,
+        skip_corrupt: bool = False,
+    ) -> Iterator[Record]:
+        """See ``timak.timelines.Timeline.scan``: the read happens in a
+        worker thread; the records it returns decode as the (plain)
+        iterator reaches them, without further I/O."""
+        return await self._threads.run(self._sync.scan, key, after, hint=hint,
+                                       skip_corrupt=skip_corrupt)
 
     async def range(
         self,
