@@ -1,0 +1,116 @@
+"""``timak serve``: run the HTTP service (``timak.server``) with uvicorn.
+
+Starlette, uvicorn and prometheus-client are imported inside the command, so
+``timak --help`` needs no extra; without them the command says what to
+install (``pip install 'timak[server]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+from typing import Any
+
+from ..backends import redact_url
+from ..errors import ConfigError, MissingDriverError
+from . import store_url
+from ._basic import positive_int
+
+__all__ = ["register"]
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="serve timelines and activity feeds over HTTP (needs timak[server])",
+        description="Serve the store over HTTP: timeline reads and writes, activity feeds, "
+        "Server-Sent Events and WebSocket subscriptions, /openapi.json, /healthz, /readyz, "
+        "/metrics and a /demo page (docs/server.md). Several processes on one store behave "
+        "as one service. Tokens: --tokens FILE, else $TIMAK_SERVE_TOKENS; each entry is "
+        "read:TOKEN or write:TOKEN. Without tokens anyone may read and write, so the "
+        "service then refuses to listen beyond loopback unless --insecure. SIGTERM or "
+        "Ctrl-C ends subscriptions cleanly and stops.",
+    )
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, loopback only)")
+    parser.add_argument("--port", type=int, default=8470,
+                        help="port (default: 8470; 0 picks a free one, printed at start)")
+    parser.add_argument("--tokens", metavar="FILE",
+                        help="file of read:TOKEN / write:TOKEN entries (default: "
+                        "$TIMAK_SERVE_TOKENS, else no auth, loopback only)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow listening beyond loopback without tokens")
+    parser.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS",
+                        help="seconds between polls of a subscribed key (default: 1)")
+    parser.add_argument("--heartbeat", type=float, default=15.0, metavar="SECONDS",
+                        help="seconds between heartbeats on an idle SSE stream (default: 15)")
+    parser.add_argument("--max-body-bytes", type=positive_int, default=1024 * 1024,
+                        metavar="N", help="largest request body (default: 1 MiB)")
+    parser.add_argument("--max-page", type=positive_int, default=1000, metavar="N",
+                        help="largest page a read may ask for (default: 1000)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"],
+                        help="log level; access logs are JSON lines at info (default: info)")
+    parser.set_defaults(func=_serve)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from ..server import ServerConfig, Tokens, create_app, shutdown
+    except ImportError as exc:
+        if isinstance(exc, MissingDriverError):
+            raise
+        raise MissingDriverError(
+            f"timak serve needs the server extra ({exc.name} is missing): "
+            "pip install 'timak[server]'"
+        ) from exc
+    tokens = Tokens.load(args.tokens)
+    if tokens.open and not _loopback(args.host) and not args.insecure:
+        raise ConfigError(
+            f"no tokens (--tokens FILE or $TIMAK_SERVE_TOKENS): refusing to listen on "
+            f"{args.host}, beyond loopback; give tokens, or --insecure"
+        )
+    if args.poll_interval <= 0 or args.heartbeat <= 0:
+        raise ConfigError("--poll-interval and --heartbeat must be above 0")
+    url = store_url(args)
+    config = ServerConfig(
+        url, tokens, poll_interval=args.poll_interval, heartbeat=args.heartbeat,
+        max_body_bytes=args.max_body_bytes, max_page=args.max_page,
+    )
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = create_app(config)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            for server in self.servers:
+                for sock in server.sockets:
+                    host, port = sock.getsockname()[:2]
+                    auth = "no auth (loopback)" if tokens.open else "bearer tokens"
+                    print(f"timak serve: listening on http://{host}:{port} "
+                          f"(store {redact_url(url)}, {auth})", file=sys.stderr, flush=True)
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            shutdown(app)  # end the SSE streams first: uvicorn waits for them
+            await super().shutdown(sockets)
+
+    server = Server(uvicorn.Config(
+        app, host=args.host, port=args.port, access_log=False, log_level=args.log_level,
+        lifespan="on", timeout_graceful_shutdown=10, server_header=False,
+    ))
+    server.run()
+    return 0
