@@ -71,6 +71,8 @@ PUBLIC_MODULES = [
     "timak.backends.riak",
     "timak.backends.sqlite",
     "timak.cli",
+    "timak.client",
+    "timak.client.aio",
     "timak.contrib",
     "timak.contrib.django",
     "timak.contrib.django.activity",
@@ -80,6 +82,7 @@ PUBLIC_MODULES = [
     "timak.contrib.django.management.commands.timak_backfill",
     "timak.errors",
     "timak.feed",
+    "timak.server",
     "timak.testing",
     "timak.testing_activity",
     "timak.testing_feed",
@@ -162,6 +165,8 @@ def test_layers_import_downward_only() -> None:
         "errors": 0, "_version": 0,
         "backends": 2, "timelines": 3, "testing": 3,
         "feed": 4, "activity": 4, "cli": 4, "contrib": 4, "_bench": 4, "_check": 4,
+        # Network front ends: the service and its client use the layers below.
+        "server": 4, "client": 4,
         # The feed scenarios drive timak.feed, so they sit beside it, apart
         # from the backend conformance suite in "testing".
         "testing_feed": 4, "testing_activity": 4,

@@ -124,7 +124,8 @@ class _App:
         return take(parse_body(b"".join(chunks)), spec)
 
     def page_limit(self, request: Request, default: int) -> int:
-        return int_param(request.query_params, "limit", default, high=self.config.max_page)
+        return int_param(request.query_params, "limit", default, low=None,
+                         high=self.config.max_page)
 
 
 def _flag(request: Request, name: str) -> bool:

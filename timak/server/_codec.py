@@ -171,9 +171,10 @@ def take(body: dict[str, Any], spec: dict[str, tuple[str, bool]]) -> dict[str, A
     return found
 
 
-def int_param(params: Mapping[str, str], name: str, default: int, *, low: int = 1,
+def int_param(params: Mapping[str, str], name: str, default: int, *, low: int | None = 1,
               high: int | None = None) -> int:
-    """An integer query parameter within ``[low, high]``."""
+    """An integer query parameter within ``[low, high]`` (``low`` ``None``:
+    timak checks the low end itself, with its own words)."""
     text = params.get(name)
     if text is None:
         return default
@@ -183,8 +184,9 @@ def int_param(params: Mapping[str, str], name: str, default: int, *, low: int = 
         raise InvalidInputError(
             f"query parameter {name} must be an integer, got {text!r:.40}"
         ) from None
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+    if (low is not None and value < low) or (high is not None and value > high):
+        bound = f"at most {high}" if low is None else (
+            f"between {low} and {high}" if high is not None else f"at least {low}")
         raise InvalidInputError(f"query parameter {name} must be {bound}, got {value}")
     return value
 
