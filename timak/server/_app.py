@@ -536,7 +536,7 @@ def _plain_routes(app: _App) -> list[Route]:
     async def metrics(request: Request) -> Response:
         return Response(app.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    document = openapi_document()
+    document = openapi_document(list(app.service.feeds.groups))
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)

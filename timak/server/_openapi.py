@@ -110,12 +110,13 @@ def _obj(required: list[str], **props: Any) -> dict[str, Any]:
             "additionalProperties": False}
 
 
-def openapi_document() -> dict[str, Any]:
-    """The document (a fresh dict each call)."""
+def openapi_document(groups: list[str] | None = None) -> dict[str, Any]:
+    """The document (a fresh dict each call); ``groups``: the feed group names."""
+    names = {"type": "string", "enum": groups or ["user", "home", "notification"]}
     key = [_param("key", "path")]
     item = _obj(["id", "score"], id=_REF, score=_SCORE, data={})
-    feed_owner = [_param("feed", "path"), _param("owner", "path")]
-    reader = [_param("reader", "path"), _param("feed")]
+    feed_owner = [_param("feed", "path", names), _param("owner", "path")]
+    reader = [_param("reader", "path"), _param("feed", schema=names)]
     posting = _obj(["activity"], activity=_ACTIVITY,
                    to={"type": "array", "items": {"type": "array"}},
                    fanout_to={"type": "array", "items": {"type": "string"}})
