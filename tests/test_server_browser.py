@@ -6,53 +6,16 @@ Events. Skips, saying why, without a browser; ``TIMAK_REQUIRE_BROWSER=1``
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browsers import browser  # noqa: F401 (a fixture)
 from servers import READ_TOKEN, WRITE_TOKEN, Served, token_file
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _missing(what: str) -> None:
-    if os.environ.get("TIMAK_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"TIMAK_REQUIRE_BROWSER=1 but {what}")
-    pytest.skip(f"{what}: apt-get install chromium chromium-driver (scripts/test does, as root)")
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _missing("selenium is not installed")
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not (os.path.exists(path) or shutil.which(os.path.basename(path))):
-            _missing(f"{path} is missing")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="timak-chromium-")
-    for flag in [*FLAGS, f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
     deadline = time.monotonic() + timeout
@@ -65,7 +28,7 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
 
 
 def test_the_bell_counts_an_activity_posted_through_the_api(
-    browser: Any, tmp_path: Path
+    browser: Any, tmp_path: Path,  # noqa: F811 (the fixture)
 ) -> None:
     import httpx
     from selenium.webdriver.common.by import By
