@@ -430,3 +430,27 @@ def test_websocket_needs_a_token(served: Served) -> None:
     with httpx.Client(timeout=10) as client, pytest.raises(WebSocketUpgradeError), \
             connect_ws(served.url + "/ws", client):
         pass
+
+
+def test_idle_streams_get_heartbeats(served: Served) -> None:
+    lines: list[str] = []
+    with httpx.Client(timeout=10, headers=READ) as client, \
+            client.stream("GET", f"{served.url}/timeline/events/{fresh()}") as response:
+        started = time.monotonic()
+        for line in response.iter_lines():
+            lines.append(line)
+            if line.startswith(": heartbeat") or time.monotonic() - started > 5:
+                break
+    assert ": heartbeat" in lines  # --heartbeat 0.5
+
+
+def test_a_subscriber_that_stops_reading_is_dropped_with_a_reason() -> None:
+    from timak.server._subscriptions import QUEUE_SIZE, Subscriber
+
+    sub = Subscriber()
+    for n in range(QUEUE_SIZE + 10):
+        sub.put(("changes", "b", "k", [], f"c{n}"))
+    assert sub.dropped
+    drained = [sub.queue.get_nowait() for _ in range(sub.queue.qsize())]
+    assert drained[-1] == ("overflow",)
+    assert len(drained) == QUEUE_SIZE

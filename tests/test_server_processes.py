@@ -127,3 +127,18 @@ def test_two_processes_on_one_sqlite_file_are_one_service(tmp_path: Path) -> Non
         assert [a["actor"] for a in home] == ["alice"]
         on_one.close()
         on_two.close()
+
+
+def test_sigterm_closes_websockets_with_going_away(tmp_path: Path) -> None:
+    from httpx_ws import WebSocketDisconnect, connect_ws
+
+    with Served(f"sqlite:///{tmp_path / 'timak.db'}") as served, \
+            httpx.Client(timeout=10) as client, \
+            connect_ws(served.url + "/ws", client) as ws:
+        ws.send_json({"op": "subscribe", "key": "a"})
+        assert ws.receive_json(timeout=10)["type"] == "subscribed"
+        served.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json(timeout=10)
+        assert closed.value.code == 1001
+        assert served.process.wait(20) in (0, -signal.SIGTERM)  # type: ignore[union-attr]

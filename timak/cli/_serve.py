@@ -8,6 +8,7 @@ install (``pip install 'timak[server]'``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import logging
 import sys
@@ -105,7 +106,11 @@ def _serve(args: argparse.Namespace) -> int:
                           f"(store {redact_url(url)}, {auth})", file=sys.stderr, flush=True)
 
         async def shutdown(self, sockets: Any = None) -> None:
-            shutdown(app)  # end the SSE streams first: uvicorn waits for them
+            # End the subscriptions first (SSE "bye", WebSocket 1001), and give
+            # them a moment to be sent: uvicorn then waits for the requests
+            # in flight, and would close WebSockets with its own 1012.
+            shutdown(app)
+            await asyncio.sleep(0.2)
             await super().shutdown(sockets)
 
     server = Server(uvicorn.Config(
