@@ -8,11 +8,13 @@ temporary SQLite file unless ``--url`` names a store (a Cassandra URL runs
 it on Cassandra). One ``timak serve`` process (uvicorn, one worker) on
 loopback, without tokens, against ``--clients`` (4) client threads:
 
-* newest page (50 of 1,000 items) and add, through HTTP (httpx, one
-  keep-alive connection per thread), beside the same call in-process with
-  the same thread count (the floor), and beside Redis answering the same
-  page with redis-py (``ZREVRANGE`` + JSON decode, on a redis-server the
-  run starts; skipped without one);
+* newest page (50 of 1,000 items) and add, through HTTP, beside the same
+  call in-process with the same thread count (the floor), and beside Redis
+  answering the same page with redis-py (``ZREVRANGE`` + JSON decode, on a
+  redis-server the run starts; skipped without one). HTTP is measured
+  twice: from httpx (one keep-alive connection per thread: what a Python
+  app sees, client costs included) and from plain asyncio sockets (as many
+  connections; what the service itself sustains);
 * SSE fan-out: ``--subscribers`` streams on one key (plain asyncio sockets,
   so the client costs little), one post, the delay until each stream has
   the change; p50/p99/max beside the poll interval.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -78,6 +81,48 @@ def hammer(make: Callable[[], Callable[[int], Any]], clients: int, seconds: floa
     return {"requests_per_s": round(len(flat) / took, 1),
             "p50_ms": round(percentile(flat, 0.5) * 1000, 3),
             "p99_ms": round(percentile(flat, 0.99) * 1000, 3), "count": len(flat)}
+
+
+async def raw_load(url: str, clients: int, seconds: float,
+                   request: Callable[[int], bytes]) -> dict[str, float]:
+    """``clients`` keep-alive connections, each sending ``request(n)`` and reading
+    the answer in turn for ``seconds``: plain asyncio sockets, so the client
+    costs little beside the server it measures."""
+    host, port = url.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    ends = time.perf_counter() + seconds
+
+    async def connection(first: int) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        n = first
+        while (now := time.perf_counter()) < ends:
+            writer.write(request(n))
+            n += 1
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            body = await reader.readexactly(length)
+            assert head.startswith(b"HTTP/1.1 200"), head + body
+            latencies.append(time.perf_counter() - now)
+        writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(connection(c * 10_000_000) for c in range(clients)))
+    took = time.perf_counter() - began
+    return {"requests_per_s": round(len(latencies) / took, 1),
+            "p50_ms": round(percentile(latencies, 0.5) * 1000, 3),
+            "p99_ms": round(percentile(latencies, 0.99) * 1000, 3), "count": len(latencies)}
+
+
+def get(url: str, path: str) -> bytes:
+    host = url.removeprefix("http://")
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+
+
+def post(url: str, path: str, body: dict[str, Any]) -> bytes:
+    host, data = url.removeprefix("http://"), json.dumps(body).encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n").encode() + data
 
 
 async def fanout(url: str, key: str, subscribers: int, posts: int) -> dict[str, Any]:
@@ -138,7 +183,8 @@ def main() -> int:
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     results: dict[str, Any] = {"clients": args.clients, "seconds": args.seconds,
-                               "poll_interval_s": args.poll_interval}
+                               "poll_interval_s": args.poll_interval,
+                               "load_average_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as directory:
         url = args.url or f"sqlite:///{directory}/bench.db"
         results["store"] = url.split(":")[0]
@@ -164,8 +210,16 @@ def main() -> int:
                 return lambda n: client.post("/timeline/add/bench:http-posts",
                                              json={"id": n, "score": n})
 
-            results["page_http"] = hammer(http_page, args.clients, args.seconds)
-            results["add_http"] = hammer(http_add, args.clients, args.seconds)
+            results["page_http_httpx"] = hammer(http_page, args.clients, args.seconds)
+            results["add_http_httpx"] = hammer(http_add, args.clients, args.seconds)
+            # The same requests from a client that costs little.
+            page_request = get(served.url, f"/timeline/page/{KEY}?limit={PAGE}")
+            results["page_http"] = asyncio.run(
+                raw_load(served.url, args.clients, args.seconds, lambda _: page_request))
+            results["add_http"] = asyncio.run(raw_load(
+                served.url, args.clients, args.seconds,
+                lambda n: post(served.url, "/timeline/add/bench:raw-posts",
+                               {"id": n, "score": n})))
             results["sse_fanout"] = asyncio.run(
                 fanout(served.url, "bench:fanout", args.subscribers, args.posts))
         results["page_redis"] = redis_page(args.clients, args.seconds)
@@ -173,6 +227,7 @@ def main() -> int:
         floor = results[f"{name}_in_process"]["requests_per_s"]
         results[f"{name}_http_vs_in_process"] = round(
             results[f"{name}_http"]["requests_per_s"] / floor, 3)
+    results["load_average_after"] = os.getloadavg()[0]
     print(json.dumps(results, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -46,7 +46,7 @@ from ._errors import problem, problem_for
 from ._metrics import Metrics
 from ._openapi import openapi_document
 from ._service import Service
-from ._subscriptions import Hub, Subscriber
+from ._subscriptions import Batch, Hub, Subscriber
 
 __all__ = ["create_app"]
 
@@ -414,11 +414,12 @@ async def _events(app: _App, sub: Subscriber, bucket: str, key: str,
                 continue
             kind = message[0]
             if kind == "changes":
-                fresh = [c for c in message[3] if _identity(c) not in sent]
+                batch: Batch = message[3]
+                fresh = [n for n, c in enumerate(batch.changes) if _identity(c) not in sent]
                 sent.clear()  # only the catch-up can repeat the first batch
-                for n, change in enumerate(fresh, 1):
-                    last = message[4] if n == len(fresh) else None
-                    yield _sse("change", change_json(change), last)
+                for n in fresh:
+                    last = f"id: {batch.cursor}\n" if n == fresh[-1] else ""
+                    yield f"event: change\n{last}data: {batch.encoded[n]}\n\n"
             elif kind == "error":
                 yield _sse("store-error", {"detail": message[3]})
             else:  # closed, overflow
@@ -455,11 +456,7 @@ async def _websocket(app: _App, websocket: WebSocket) -> None:
         while True:
             message = await sub.queue.get()
             if message[0] == "changes":
-                _, bucket, key, changes, cursor = message
-                await websocket.send_text(json.dumps({
-                    "type": "changes", "bucket": bucket, "key": key, "cursor": cursor,
-                    "changes": [change_json(c) for c in changes],
-                }, allow_nan=False))
+                await websocket.send_text(message[3].message)
             elif message[0] == "error":
                 await websocket.send_json({"type": "store-error", "bucket": message[1],
                                            "key": message[2], "detail": message[3]})
@@ -585,10 +582,11 @@ class _Observed:
             method = scope.get("method", "WS")
             if scope["type"] == "http":
                 self.metrics.requests.labels(method, route, str(status)).observe(took)
-            access_log.info(json.dumps({
-                "method": method, "path": scope.get("path", ""), "route": route,
-                "status": status, "ms": round(took * 1000, 2),
-            }))
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(json.dumps({
+                    "method": method, "path": scope.get("path", ""), "route": route,
+                    "status": status, "ms": round(took * 1000, 2),
+                }))
 
 
 def create_app(config: ServerConfig, *, backend: Backend | None = None) -> ASGIApp:

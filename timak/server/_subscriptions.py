@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,17 +34,42 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import BackendError
 from ..timelines import Change, Timeline
+from ._codec import change_json
 from ._metrics import Metrics
 
-__all__ = ["Hub", "Message", "QUEUE_SIZE", "Subscriber"]
+__all__ = ["QUEUE_SIZE", "Batch", "Hub", "Message", "Subscriber"]
 
 log = logging.getLogger("timak.server")
 
 #: Batches a subscriber may have waiting before it is dropped.
 QUEUE_SIZE = 256
-#: ("changes", bucket, key, [Change], cursor) | ("error", bucket, key, detail)
+#: ("changes", bucket, key, Batch) | ("error", bucket, key, detail)
 #: | ("overflow",) | ("closed",)
 Message = tuple[Any, ...]
+
+
+@dataclass(eq=False)
+class Batch:
+    """What one poll found, shared by every subscriber of the key: each
+    change is encoded to JSON once, however many streams send it."""
+
+    bucket: str
+    key: str
+    changes: list[Change]
+    cursor: str
+
+    @functools.cached_property
+    def encoded(self) -> list[str]:
+        """Each change as compact JSON (the SSE ``data:`` of its event)."""
+        return [json.dumps(change_json(c), separators=(",", ":"), allow_nan=False)
+                for c in self.changes]
+
+    @functools.cached_property
+    def message(self) -> str:
+        """The batch as one WebSocket ``changes`` message."""
+        return (f'{{"type":"changes","bucket":{json.dumps(self.bucket)},'
+                f'"key":{json.dumps(self.key)},"cursor":{json.dumps(self.cursor)},'
+                f'"changes":[{",".join(self.encoded)}]}}')
 
 
 @dataclass(eq=False)
@@ -101,7 +128,8 @@ class KeyPoller:
             self.cursor = batch.cursor
             if batch.changes:
                 for sub in list(self.subscribers):
-                    sub.put(("changes", bucket, self.key, batch.changes, batch.cursor))
+                    shared = Batch(bucket, self.key, batch.changes, batch.cursor)
+                    sub.put(("changes", bucket, self.key, shared))
 
     def stop(self) -> None:
         if self.task is not None:
