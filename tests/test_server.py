@@ -248,6 +248,8 @@ def test_oversized_bodies_are_refused_before_they_are_read(http: httpx.Client) -
     ("/feeds/home/aggregated/alice", {}, 404, "UnknownFeedGroupError"),
     ("/feeds/home/read/alice", {"cursor": "zz"}, 400, "InvalidCursorError"),
     ("/timeline/events/K", {"since": "nope"}, 400, "InvalidCursorError"),
+    ("/timeline/events/" + "k" * 1100, {}, 400, "InvalidKeyError"),
+    ("/feeds/nope/events/alice", {}, 404, "UnknownFeedGroupError"),
     ("/no/such/route", {}, 404, None),
 ])
 def test_bad_queries_are_4xx_problems(http: httpx.Client, path: str, params: dict[str, Any],

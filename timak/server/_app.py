@@ -415,8 +415,8 @@ async def _events(app: _App, sub: Subscriber, bucket: str, key: str,
             kind = message[0]
             if kind == "changes":
                 batch: Batch = message[3]
+                # Batches polled while the catch-up read may repeat it.
                 fresh = [n for n, c in enumerate(batch.changes) if _identity(c) not in sent]
-                sent.clear()  # only the catch-up can repeat the first batch
                 for n in fresh:
                     last = f"id: {batch.cursor}\n" if n == fresh[-1] else ""
                     yield f"event: change\n{last}data: {batch.encoded[n]}\n\n"

@@ -168,7 +168,10 @@ class Hub:
         """Remove ``sub`` from ``key``; the last one out stops the poller."""
         where = (bucket, key)
         poller = self._pollers.get(where)
-        if poller is None:
+        if poller is None:  # its start failed (a bad key, the store down)
+            lock = self._starting.get(where)
+            if lock is not None and not lock.locked():
+                del self._starting[where]
             return
         poller.subscribers.discard(sub)
         if not poller.subscribers:
