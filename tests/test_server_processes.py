@@ -103,6 +103,9 @@ def test_sse_resumes_with_last_event_id_across_a_restart(tmp_path: Path) -> None
         # Everything after the last id, once, and nothing before it again.
         assert after == {(key, "c", 3, False), (key, "a", 1, True), (key, "d", 4, False)}
         assert len(resumed.changes()) == 3
+        # Its "ready" names the resume point: cut off before the catch-up's
+        # last change, it would resume from there again, not after it.
+        assert resumed.ids[0] == last_id
         resumed.close()
 
 
