@@ -111,3 +111,57 @@ def token_file(directory: Path) -> Path:
     path = directory / "tokens"
     path.write_text(f"# who may do what\nwrite:{WRITE_TOKEN}\nread:{READ_TOKEN}\n")
     return path
+
+
+class InThread(Served):
+    """The same server as ``timak serve`` builds (``make_server``), run in a
+    thread of this process: real HTTP on loopback, and coverage sees it.
+    ``log`` holds what the ``timak.server`` loggers wrote."""
+
+    def start(self) -> Served:
+        import logging
+
+        from timak.cli._serve import make_server
+        from timak.server import ServerConfig, Tokens
+
+        options = dict(zip(self.args[::2], self.args[1::2], strict=True))
+        config = ServerConfig(
+            self.store, Tokens.load(str(self.tokens) if self.tokens else None, {}),
+            poll_interval=float(options.get("--poll-interval", 1.0)),
+            heartbeat=float(options.get("--heartbeat", 15.0)),
+            max_body_bytes=int(options.get("--max-body-bytes", 1024 * 1024)),
+            max_page=int(options.get("--max-page", 1000)),
+        )
+        self._server = make_server(config, "127.0.0.1", self.port, "warning")
+        lines = self.lines
+
+        class Capture(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                lines.append(self.format(record) + "\n")
+
+        self._capture = Capture()
+        logger = logging.getLogger("timak.server")
+        logger.addHandler(self._capture)
+        logger.setLevel(logging.INFO)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started and time.monotonic() < deadline:
+            if not self._thread.is_alive():
+                raise RuntimeError("the server thread ended")
+            time.sleep(0.02)
+        sock = self._server.servers[0].sockets[0]
+        self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
+
+    def stop(self) -> int | None:
+        if getattr(self, "_thread", None) is None:
+            return None
+        self._server.should_exit = True
+        self._thread.join(30)
+        import logging
+
+        logging.getLogger("timak.server").removeHandler(self._capture)
+        self._thread = None
+        return 0

@@ -6,6 +6,7 @@ WebSocket, one poll per key), health and metrics."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -18,18 +19,26 @@ import pytest
 httpx = pytest.importorskip("httpx", reason="the server tests need timak[client] (httpx)")
 pytest.importorskip("starlette", reason="the server tests need timak[server]")
 
-from servers import READ_TOKEN, WRITE_TOKEN, Served, token_file  # noqa: E402
+from servers import READ_TOKEN, WRITE_TOKEN, InThread, Served, token_file  # noqa: E402
 
 WRITE = {"Authorization": f"Bearer {WRITE_TOKEN}"}
 READ = {"Authorization": f"Bearer {READ_TOKEN}"}
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+#: In the fast loop the service runs in a thread here (the same server
+#: ``timak serve`` builds: real HTTP on loopback, and coverage sees it);
+#: with TIMAK_SLOW=1 every test also runs against a ``timak serve`` process.
+MODES = ["thread", "process"] if os.environ.get("TIMAK_SLOW") == "1" else ["thread"]
+
+
+@pytest.fixture(scope="module", params=MODES)
+def served(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     directory = tmp_path_factory.mktemp("serve")
-    with Served(f"sqlite:///{directory / 'timak.db'}", "--poll-interval", "0.2",
-                "--heartbeat", "0.5", "--max-body-bytes", "20000", "--max-page", "100",
-                tokens=token_file(directory)) as server:
+    kind = InThread if request.param == "thread" else Served
+    with kind(f"sqlite:///{directory / 'timak.db'}", "--poll-interval", "0.2",
+              "--heartbeat", "0.5", "--max-body-bytes", "20000", "--max-page", "100",
+              tokens=token_file(directory)) as server:
         yield server
 
 
@@ -174,6 +183,7 @@ def test_tokens_scopes_and_no_token_in_logs(served: Served) -> None:
     time.sleep(0.3)
     assert WRITE_TOKEN not in served.log and READ_TOKEN not in served.log
     assert f"/timeline/events/{key}" in served.log  # the access log is there
+    assert "access_token" not in served.log
 
 
 def test_a_service_without_tokens_refuses_to_listen_beyond_loopback(tmp_path: Path) -> None:

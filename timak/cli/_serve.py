@@ -19,7 +19,7 @@ from ..errors import ConfigError, MissingDriverError
 from . import store_url
 from ._basic import positive_int
 
-__all__ = ["register"]
+__all__ = ["make_server", "register"]
 
 
 def register(commands: Any) -> None:
@@ -68,9 +68,9 @@ def _loopback(host: str) -> bool:
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401 (here, to say what to install)
 
-        from ..server import ServerConfig, Tokens, create_app, shutdown
+        from ..server import ServerConfig, Tokens
     except ImportError as exc:
         if isinstance(exc, MissingDriverError):
             raise
@@ -93,17 +93,30 @@ def _serve(args: argparse.Namespace) -> int:
     )
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    make_server(config, args.host, args.port, args.log_level).run()
+    return 0
+
+
+def make_server(config: Any, host: str, port: int, log_level: str = "info") -> Any:
+    """A ``uvicorn.Server`` for ``create_app(config)`` that prints where it
+    listens and ends the subscriptions before uvicorn waits for connections.
+    ``timak serve`` runs it; the tests run one in a thread."""
+    import uvicorn
+
+    from ..server import create_app, shutdown
+
     app = create_app(config)
+    auth = "no auth (loopback)" if config.tokens.open else "bearer tokens"
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             for server in self.servers:
                 for sock in server.sockets:
-                    host, port = sock.getsockname()[:2]
-                    auth = "no auth (loopback)" if tokens.open else "bearer tokens"
-                    print(f"timak serve: listening on http://{host}:{port} "
-                          f"(store {redact_url(url)}, {auth})", file=sys.stderr, flush=True)
+                    where, bound = sock.getsockname()[:2]
+                    print(f"timak serve: listening on http://{where}:{bound} "
+                          f"(store {redact_url(config.url)}, {auth})", file=sys.stderr,
+                          flush=True)
 
         async def shutdown(self, sockets: Any = None) -> None:
             # End the subscriptions first (SSE "bye", WebSocket 1001), and give
@@ -113,9 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
             await asyncio.sleep(0.2)
             await super().shutdown(sockets)
 
-    server = Server(uvicorn.Config(
-        app, host=args.host, port=args.port, access_log=False, log_level=args.log_level,
+    return Server(uvicorn.Config(
+        app, host=host, port=port, access_log=False, log_level=log_level,
         lifespan="on", timeout_graceful_shutdown=10, server_header=False,
     ))
-    server.run()
-    return 0

@@ -11,9 +11,9 @@ Needs the ``server`` extra: ``pip install 'timak[server]'``.
 
 Modules (all private): ``_app`` (routes, auth, limits, access log),
 ``_service`` (what each route does), ``_subscriptions`` (one poller per
-key), ``_streams`` (SSE and WebSocket on the wire), ``_errors`` (exceptions to problem responses, in one place),
-``_codec`` (JSON in and out), ``_auth`` (tokens), ``_metrics``,
-``_openapi``, ``_config``.
+key), ``_streams`` (SSE and WebSocket on the wire), ``_errors``
+(exceptions to problem responses, in one place), ``_codec`` (JSON in and
+out), ``_auth`` (tokens), ``_metrics``, ``_openapi``, ``_config``.
 """
 
 from __future__ import annotations
