@@ -196,6 +196,16 @@ def test_errors_come_back_as_timak_exceptions(served: Served) -> None:
         nowhere.get("k")
     with pytest.raises(timak.ConfigError):
         timak.client.Timeline("sqlite:///x.db")
+    with timak.client.Timeline(served.url, token=READ_TOKEN) as reader:
+        with pytest.raises(timak.ConfigError):
+            reader.watch()  # at the call, as the library's: no feed is served
+        with pytest.raises(timak.ConfigError):
+            reader.watch(["k"], feed_cursor="f1.x")
+        assert reader.get("nothing", skip_corrupt=True) == []
+    remote_async = timak.client.aio.Timeline(served.url, token=READ_TOKEN)
+    with pytest.raises(timak.ConfigError):
+        remote_async.watch()
+    asyncio.run(remote_async.close())
 
 
 def test_watch_is_pushed_and_resumes_from_cursors(served: Served) -> None:

@@ -53,6 +53,7 @@ from ._calls import (
     raise_for,
     transport_error,
     unsendable,
+    watched,
 )
 
 __all__ = ["Feeds", "Timeline"]
@@ -107,9 +108,9 @@ class Timeline(_Client):
         self.max_items = max_items
         self._calls = TimelineCalls(bucket, max_items)
 
-    def get(self, key: str, raw: bool = False) -> list[Any]:
+    def get(self, key: str, raw: bool = False, *, skip_corrupt: bool = False) -> list[Any]:
         """The timeline under ``key`` (``Timeline.get``)."""
-        found: list[Any] = self._do(self._calls.get(key, raw))
+        found: list[Any] = self._do(self._calls.get(key, raw, skip_corrupt))
         return found
 
     def add(self, key: str, id: Any, score: Any, obj_data: Any = None,
@@ -156,22 +157,26 @@ class Timeline(_Client):
         found: Changes = self._do(self._calls.changes(key, since))
         return found
 
-    def watch(self, keys: Sequence[str], interval: float = 1.0, *,
+    def watch(self, keys: Sequence[str] | None = None, interval: float = 1.0, *,
               cursors: dict[str, str] | None = None,
+              feed_cursor: str | None = None,
               stop: Callable[[], bool] = lambda: False) -> Iterator[Change]:
         """Changes of ``keys`` as the service pushes them (its WebSocket).
 
         As ``Timeline.watch``: ``cursors`` (key -> cursor, updated in place
         once every change of a batch was taken) resumes a watch; a key
-        without one starts now. ``stop()`` is asked every ``interval``
-        seconds at most. Keys are required: the service follows keys, not
-        the global feed.
+        without one starts now. ``stop()`` is asked every 50 ms at most.
+        Keys are required (``ConfigError`` here, before anything is sent):
+        the service follows keys, not the global feed (``feed_cursor``).
+        ``interval`` is taken for the library's signature: changes are
+        pushed as the service's pollers find them (``--poll-interval``).
         """
+        return self._watch(watched(keys, feed_cursor), {} if cursors is None else cursors, stop)
+
+    def _watch(self, keys: list[str], saved: dict[str, str],
+               stop: Callable[[], bool]) -> Iterator[Change]:
         from httpx_ws import connect_ws
 
-        if isinstance(keys, str) or not keys:
-            raise ConfigError("watch() through a service needs a list of keys")
-        saved = {} if cursors is None else cursors
         session: Any = connect_ws(self.url + "/ws", self._http)
         with session as ws:
             for key in keys:
@@ -182,7 +187,7 @@ class Timeline(_Client):
             pending = set(keys)
             while not stop():
                 try:
-                    reply = json.loads(ws.receive_text(timeout=min(interval, 0.05) or 0.05))
+                    reply = json.loads(ws.receive_text(timeout=0.05))
                 except queue.Empty:
                     continue
                 yield from _batch(reply, saved, pending)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +26,7 @@ from ..activity import Activity, ActivityPage, AggregatedPage, Group
 from ..errors import (
     AccessDeniedError,
     BackendTimeoutError,
+    ConfigError,
     InvalidActivityError,
     InvalidKeyError,
     TimakError,
@@ -46,6 +47,7 @@ __all__ = [
     "raise_for_message",
     "transport_error",
     "unsendable",
+    "watched",
 ]
 
 #: The environment variable a client reads its token from when given none.
@@ -215,8 +217,11 @@ class TimelineCalls:
             params["max_items"] = self.max_items
         return params
 
-    def get(self, key: str, raw: bool) -> Call:
-        return Call("GET", f"/timeline/get/{segment(key)}", items(raw), self._read(raw))
+    def get(self, key: str, raw: bool, skip_corrupt: bool) -> Call:
+        params = self._read(raw)
+        if skip_corrupt:
+            params["skip_corrupt"] = "true"
+        return Call("GET", f"/timeline/get/{segment(key)}", items(raw), params)
 
     def add(self, key: str, id: Any, score_: Any, obj_data: Any, raw: bool) -> Call:
         body = {"id": id, "score": score(score_), "data": obj_data}
@@ -326,6 +331,15 @@ class FeedCalls:
 
     def count(self, feed: str, owner: Any) -> Call:
         return Call("GET", f"/feeds/{segment(feed)}/count/{segment(owner)}", member("count"))
+
+
+def watched(keys: Sequence[str] | None, feed_cursor: str | None) -> list[str]:
+    """The keys a client ``watch`` subscribes to: the service follows keys,
+    not the global change feed."""
+    if keys is None or isinstance(keys, str) or not keys or feed_cursor is not None:
+        raise ConfigError("watch() through a timak service needs a list of keys "
+                          "(the global change feed is not served)")
+    return list(keys)
 
 
 def raise_for_message(message: dict[str, Any]) -> None:

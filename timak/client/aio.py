@@ -33,6 +33,7 @@ from ._calls import (
     raise_for,
     transport_error,
     unsendable,
+    watched,
 )
 
 __all__ = ["Feeds", "Timeline"]
@@ -82,8 +83,8 @@ class Timeline(_Client):
         self.max_items = max_items
         self._calls = TimelineCalls(bucket, max_items)
 
-    async def get(self, key: str, raw: bool = False) -> list[Any]:
-        found: list[Any] = await self._do(self._calls.get(key, raw))
+    async def get(self, key: str, raw: bool = False, *, skip_corrupt: bool = False) -> list[Any]:
+        found: list[Any] = await self._do(self._calls.get(key, raw, skip_corrupt))
         return found
 
     async def add(self, key: str, id: Any, score: Any, obj_data: Any = None,
@@ -124,15 +125,18 @@ class Timeline(_Client):
         found: Changes = await self._do(self._calls.changes(key, since))
         return found
 
-    async def watch(self, keys: Sequence[str], interval: float = 1.0, *,
-                    cursors: dict[str, str] | None = None,
-                    stop: Callable[[], bool] = lambda: False) -> AsyncIterator[Change]:
-        """Changes of ``keys`` as the service pushes them: ``async for``."""
+    def watch(self, keys: Sequence[str] | None = None, interval: float = 1.0, *,
+              cursors: dict[str, str] | None = None,
+              feed_cursor: str | None = None,
+              stop: Callable[[], bool] = lambda: False) -> AsyncIterator[Change]:
+        """Changes of ``keys`` as the service pushes them: ``async for``
+        (see the sync ``watch``; ``ConfigError`` here without keys)."""
+        return self._watch(watched(keys, feed_cursor), {} if cursors is None else cursors, stop)
+
+    async def _watch(self, keys: list[str], saved: dict[str, str],
+                     stop: Callable[[], bool]) -> AsyncIterator[Change]:
         from httpx_ws import aconnect_ws
 
-        if isinstance(keys, str) or not keys:
-            raise ConfigError("watch() through a service needs a list of keys")
-        saved = {} if cursors is None else cursors
         session: Any = aconnect_ws(self.url + "/ws", self._http)
         async with session as ws:
             for key in keys:
@@ -143,7 +147,7 @@ class Timeline(_Client):
             pending = set(keys)
             while not stop():
                 try:
-                    text = await ws.receive_text(timeout=min(interval, 0.05) or 0.05)
+                    text = await ws.receive_text(timeout=0.05)
                 except (asyncio.TimeoutError, TimeoutError):
                     continue
                 for change in _batch(json.loads(text), saved, pending):

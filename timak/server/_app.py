@@ -156,7 +156,8 @@ def _timeline_routes(app: _App) -> list[Route]:
 
     async def get(request: Request) -> Any:
         key, raw = request.path_params["key"], _flag(request, "raw")
-        return await run_in_threadpool(svc.get, _bucket(request), key, raw)
+        skip = _flag(request, "skip_corrupt")
+        return await run_in_threadpool(svc.get, _bucket(request), key, raw, skip)
 
     async def range_(request: Request) -> Any:
         q = request.query_params

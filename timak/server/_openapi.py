@@ -125,7 +125,9 @@ def openapi_document(groups: list[str] | None = None) -> dict[str, Any]:
     paths = {
         "/timeline/page/{key}": {"get": _op("a page, newest first", _ITEMS,
                                             key + _PAGE + _BUCKET)},
-        "/timeline/get/{key}": {"get": _op("the whole timeline", _ITEMS, key + _BUCKET)},
+        "/timeline/get/{key}": {"get": _op(
+            "the whole timeline", _ITEMS,
+            [*key, *_BUCKET, _param("skip_corrupt", schema={"type": "boolean"})])},
         "/timeline/range/{key}": {"get": _op(
             "items with start <= score <= stop", _ITEMS,
             key + _BUCKET + [_param("start"), _param("stop")])},

@@ -66,8 +66,10 @@ class Service:
         feeds = [self.feeds.timeline(name) for name in self.feeds.groups]
         return [*made, self.graph, *feeds, self._ready]
 
-    def get(self, bucket: str, key: str, raw: bool) -> dict[str, Any]:
-        return {"items": _items(self.timeline(bucket).get(key, raw=raw), raw)}
+    def get(self, bucket: str, key: str, raw: bool, skip_corrupt: bool = False
+            ) -> dict[str, Any]:
+        found = self.timeline(bucket).get(key, raw=raw, skip_corrupt=skip_corrupt)
+        return {"items": _items(found, raw)}
 
     def page(self, bucket: str, key: str, limit: int, cursor: str | None,
              raw: bool) -> dict[str, Any]:
