@@ -28,7 +28,7 @@ from starlette.websockets import WebSocket
 
 from ..activity import Activity
 from ..backends import Backend, connect
-from ..errors import InvalidInputError, TimakError
+from ..errors import InvalidInputError, TimakError, ValueTooLargeError
 from ._auth import Scope as TokenScope
 from ._codec import (
     cursor_param,
@@ -107,8 +107,6 @@ class _App:
     async def body(self, request: Request, spec: dict[str, tuple[str, bool]]) -> dict[str, Any]:
         """The request's JSON object, checked against ``spec``; a body over
         ``max_body_bytes`` raises ``ValueTooLargeError`` (413)."""
-        from ..errors import ValueTooLargeError
-
         limit = self.config.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
