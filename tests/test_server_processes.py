@@ -64,6 +64,21 @@ def test_a_store_failing_mid_request_is_503_and_loses_nothing(riak: Any) -> None
             assert [a["object"] for a in home] == ["p1"]
 
 
+def test_subscriptions_outlive_a_store_outage(riak: Any) -> None:
+    with Served(riak.url(), "--poll-interval", "0.2") as served, \
+            httpx.Client(base_url=served.url, timeout=30) as http:
+        stream = EventStream(f"{served.url}/timeline/events/k")
+        riak.fail_next(503, times=10_000, methods=["GET"])
+        deadline = time.monotonic() + 20
+        while not any(e[0] == "store-error" for e in stream.events):
+            assert time.monotonic() < deadline, stream.events
+            time.sleep(0.05)
+        riak.clear_faults()
+        assert http.post("/timeline/add/k", json={"id": "after", "score": 1}).status_code == 200
+        assert [c["id"] for c in stream.wait_for(1)] == ["after"]
+        stream.close()
+
+
 def test_sse_resumes_with_last_event_id_across_a_restart(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'timak.db'}"
     key = "alice:home"

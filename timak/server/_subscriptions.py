@@ -32,7 +32,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import BackendError
+from ..errors import TimakError
 from ..timelines import Change, Timeline
 from ._codec import change_json
 from ._metrics import Metrics
@@ -119,10 +119,15 @@ class KeyPoller:
             await asyncio.sleep(self.interval)
             try:
                 batch = await run_in_threadpool(self.timeline.changes, self.key, self.cursor)
-            except BackendError as exc:
+            except Exception as exc:  # the poller outlives any one failed poll
+                # A store error, or a corrupt sibling on the key: subscribers
+                # hear of it, and the next poll tries again from the cursor.
+                if not isinstance(exc, TimakError):
+                    log.exception("polling %r failed", self.key)
                 self.metrics.errors.labels(type(exc).__name__).inc()
+                detail = str(exc) if isinstance(exc, TimakError) else type(exc).__name__
                 for sub in list(self.subscribers):
-                    sub.put(("error", bucket, self.key, str(exc)))
+                    sub.put(("error", bucket, self.key, detail))
                 continue
             self.metrics.polls.inc()
             self.cursor = batch.cursor
