@@ -51,6 +51,10 @@ def register(commands: Any) -> None:
                         metavar="N", help="largest request body (default: 1 MiB)")
     parser.add_argument("--max-page", type=positive_int, default=1000, metavar="N",
                         help="largest page a read may ask for (default: 1000)")
+    parser.add_argument("--max-followers", type=positive_int, default=10_000, metavar="N",
+                        help="followers kept per actor in the service's follow graph (default: "
+                        "10000; set it once: the graph's keys keep the capacity they were "
+                        "made with)")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"],
                         help="log level; access logs are JSON lines at info (default: info)")
@@ -90,6 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServerConfig(
         url, tokens, poll_interval=args.poll_interval, heartbeat=args.heartbeat,
         max_body_bytes=args.max_body_bytes, max_page=args.max_page,
+        max_followers=args.max_followers,
     )
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
