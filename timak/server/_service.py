@@ -19,7 +19,7 @@ from typing import Any
 
 from ..activity import Activity, Feeds
 from ..backends import Backend
-from ..errors import InvalidFollowError, InvalidInputError, UnknownFeedGroupError
+from ..errors import InvalidFollowError, UnknownFeedGroupError
 from ..timelines import Timeline
 from ..value import Record, check_key
 from ._codec import aggregated_json, change_json, flat_json, jsonable, record_json
@@ -28,7 +28,8 @@ __all__ = ["GRAPH_BUCKET", "Service"]
 
 #: Where the service keeps who follows whom.
 GRAPH_BUCKET = "activity.followers"
-#: Different (bucket, max_items) Timelines one service keeps at most.
+#: Different (bucket, max_items) Timelines one service keeps at most (the
+#: oldest made is forgotten beyond it).
 MAX_TIMELINES = 256
 
 
@@ -52,11 +53,12 @@ class Service:
         with self._lock:
             found = self._timelines.get(where)
             if found is None:
+                found = Timeline(self.backend, bucket, max_items=max_items)  # checks bucket
                 if len(self._timelines) >= MAX_TIMELINES:
-                    raise InvalidInputError(
-                        f"this service serves at most {MAX_TIMELINES} bucket/max_items pairs"
-                    )
-                found = self._timelines[where] = Timeline(self.backend, bucket, max_items=max_items)
+                    # Forget the oldest: Timelines are cheap to make again,
+                    # and a client naming many buckets must not fill memory.
+                    del self._timelines[next(iter(self._timelines))]
+                self._timelines[where] = found
             return found
 
     def timelines(self) -> list[Timeline]:
