@@ -142,6 +142,7 @@ class InThread(Served):
         self._capture = Capture()
         logger = logging.getLogger("timak.server")
         logger.addHandler(self._capture)
+        self._level = logger.level
         logger.setLevel(logging.INFO)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -162,6 +163,8 @@ class InThread(Served):
         self._thread.join(30)
         import logging
 
-        logging.getLogger("timak.server").removeHandler(self._capture)
+        logger = logging.getLogger("timak.server")
+        logger.removeHandler(self._capture)
+        logger.setLevel(self._level)
         self._thread = None
         return 0
