@@ -607,3 +607,24 @@ def test_node_stop_and_restart_only_typed_errors_and_no_acked_write_lost(
         assert acked - present == set()
     finally:
         backend.close()
+
+
+@pytest.mark.cassandra
+def test_a_value_at_the_default_bound_is_stored(
+    backend: cb.CassandraBackend, bucket: str
+) -> None:
+    """The measurement behind ``StoreLimits`` on Cassandra (docs/scaling.md):
+    a value of exactly the default ``max_value_bytes`` (15 MiB), stored with
+    a context over a sibling as a fold does, reads back intact; one over
+    the 16 MiB mutation limit is refused with a typed error, not stored."""
+    bound = cb.CassandraBackend.limits.value_bytes
+    assert bound == 15 * 1024 * 1024
+    backend.store(bucket, "k", b"small")
+    fetched = backend.fetch(bucket, "k")
+    value = (uuid.uuid4().bytes * (bound // 16 + 1))[:bound]
+    backend.store(bucket, "k", value, fetched.context)
+    assert backend.fetch(bucket, "k").siblings == [value]
+    too_big = value + b"x" * (1024 * 1024 + 1)
+    with pytest.raises(TimakError):
+        backend.store(bucket, "big", too_big)
+    assert backend.fetch(bucket, "big").siblings == []

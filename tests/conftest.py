@@ -4,10 +4,13 @@ Hypothesis profiles (``HYPOTHESIS_PROFILE``, or ``--hypothesis-profile``):
 
 ``dev`` (the default)
     Fast, for development: ``python -m pytest tests`` in well under a
-    minute. Every property test runs a twentieth of its full examples.
+    minute. Every property test runs a twentieth of its full examples. The
+    extra-Python-version runs in CI (tox ``py310``/``py312``/``py313``) use
+    it too (``tox.ini``): the full example counts already ran on the main
+    Python.
 ``mid``
-    The extra-Python-version runs in CI (tox ``py310``/``py312``/``py313``):
-    a quarter of the full examples.
+    A quarter of the full examples, for a deeper run by hand
+    (``HYPOTHESIS_PROFILE=mid``); nothing in CI selects it.
 ``ci``
     The main CI run (``scripts/test`` selects it): every property test's
     full example count, as written in its module.

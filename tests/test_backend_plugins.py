@@ -4,10 +4,12 @@ entry-point group, as an installed package would declare them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from timak import ConfigError, Timeline, connect
+from timak.backends.base import Backend, Capabilities, Fetched, StoreResult, capabilities
 from timak.backends.memory import MemoryBackend
 
 PLUGIN = '''
@@ -62,3 +64,52 @@ def test_unknown_schemes_list_the_plugins_too(installed_plugin: Path) -> None:
 def test_without_the_plugin_its_scheme_is_unknown() -> None:
     with pytest.raises(ConfigError, match="unknown store 'plug'"):
         connect("plug://one")
+
+
+class _Middleware(Backend):
+    """User middleware: the four required calls written out, everything
+    else delegated with ``__getattr__`` (as a logging or metrics wrapper is)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+
+    def fetch(self, bucket: str, key: str) -> Fetched:
+        return self.inner.fetch(bucket, key)
+
+    def store(self, bucket: str, key: str, value: bytes, context: Any = None) -> StoreResult:
+        return self.inner.store(bucket, key, value, context)
+
+    def delete(self, bucket: str, key: str, context: Any = None) -> None:
+        self.inner.delete(bucket, key, context)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_delegating_wrapper_keeps_the_stores_capabilities() -> None:
+    """Capabilities are looked up with getattr in one place, so a wrapper
+    keeps them on every Python version (isinstance on a runtime Protocol
+    stopped seeing __getattr__ attributes in 3.12)."""
+    wrapped = _Middleware(MemoryBackend())
+    assert capabilities(wrapped) == Capabilities(keys=True, narrow=True, replace_many=True,
+                                                 buckets=True)
+    tl = Timeline(wrapped, max_items=100, fold_at=4)
+    for i in range(12):
+        tl.fanout(["k"], i, i)
+    assert tl.stats.partial_folds > 0
+    assert tl.get("k") == list(range(11, -1, -1))
+    assert tl.compact().keys == 1  # keys() is reached through the wrapper too
+
+
+def test_declared_capabilities_win_over_methods() -> None:
+    class Cautious(_Middleware):
+        capabilities = Capabilities(keys=True)
+
+    tl = Timeline(Cautious(MemoryBackend()), max_items=100, fold_at=4)
+    for i in range(12):
+        tl.fanout(["k"], i, i)
+    assert tl.stats.partial_folds == 0 and tl.stats.folds > 0
+    assert tl.get("k") == list(range(11, -1, -1))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,9 +59,32 @@ def test_memory_database_is_shared_between_threads() -> None:
     assert list(backend.fetch("b", "k").siblings) == [b"v"]
 
 
-def test_unopenable_file_is_unavailable(tmp_path: Path) -> None:
-    with pytest.raises(UnavailableError):
+def test_a_missing_directory_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"directory {tmp_path}/missing-dir does not exist"):
         SQLiteBackend(tmp_path / "missing-dir" / "x.db")
+
+
+def test_a_file_without_permissions_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused permissions are the configuration too, not an outage. (The
+    permission check is simulated: as root, as CI runs, chmod stops nothing.)"""
+    path = tmp_path / "x.db"
+    SQLiteBackend(path).close()
+    monkeypatch.setattr("os.access", lambda where, mode: os.fspath(where) != str(path))
+    with pytest.raises(ConfigError, match=f"no permission to read and write {path}"), \
+            mapped_errors(str(path)):
+        raise sqlite3.OperationalError("unable to open database file")
+    monkeypatch.setattr("os.access", lambda where, mode: os.fspath(where) != str(tmp_path))
+    with pytest.raises(ConfigError, match=f"no permission to create files in {tmp_path}"), \
+            mapped_errors(str(tmp_path / "new.db")):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+
+def test_an_open_failure_on_a_usable_path_is_an_outage(tmp_path: Path) -> None:
+    """Out of file descriptors, say: the path is fine, and a retry may work."""
+    with pytest.raises(UnavailableError), mapped_errors(str(tmp_path / "x.db")):
+        raise sqlite3.OperationalError("unable to open database file")
 
 
 def test_damaged_file_is_a_backend_error(tmp_path: Path) -> None:
@@ -204,3 +230,23 @@ def test_a_backend_dropped_in_a_garbage_cycle_closes_its_connections(tmp_path: P
             drop_a_cycle(tmp_path / f"{n}.db")
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_a_backend_alive_at_interpreter_exit_says_nothing(tmp_path: Path) -> None:
+    """Every Django process keeps ``settings_timeline()``'s backend until it
+    exits; finalizing it then, after shutdown has set module globals to
+    None, printed "Exception ignored in ... SQLiteBackend.__del__" (issue 22).
+    The issue's own reproduction, in a fresh interpreter."""
+    pytest.importorskip("django")
+    script = (
+        "import django\n"
+        "from django.conf import settings\n"
+        "settings.configure(INSTALLED_APPS=['timak.contrib.django'],\n"
+        f"                   TIMAK={{'URL': 'sqlite:///{tmp_path}/t.db'}})\n"
+        "django.setup()\n"
+        "from timak.contrib.django import settings_timeline\n"
+        "settings_timeline().get('x')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert (result.returncode, result.stderr) == (0, "")

@@ -9,6 +9,7 @@ failure.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -381,6 +382,30 @@ def _fake_result(met: bool) -> bench.Result:
     target = bench.Target("floor", 1.5, 1.0 if met else 3.0, met)
     return bench.Result("fold items=1 siblings=2", "fold", "memory", "folds", 1, side, side,
                         targets=(target,))
+
+
+def test_targets_not_measured_are_not_counted_as_missed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a Redis peer its targets cannot be measured: `bench --quick`
+    counted them as MISSED (issue 22). They are reported apart, and fail
+    nothing; a real miss beside them still does."""
+    side = bench.Side("x", 1.0, 2.0, 1.0, 1.0, 5)
+    targets = (bench.Target("floor", 1.5, 3.0, False), bench.Target("redis", 2.0, None, None))
+    result = bench.Result("fold items=1 siblings=2", "fold", "memory", "folds", 1, side, side,
+                          targets=targets)
+    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer: result)
+    argv = ["bench", "--quick", "--backend", "memory", "--only", "fold", "--no-peer",
+            "--fail-on-miss"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "redis<=2 not measured" in out
+    assert "1 target(s) not measured" in out and "1 target(s) MISSED" in out
+    only_unmeasured = dataclasses.replace(result, targets=targets[1:])
+    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer: only_unmeasured)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "1 target(s) not measured" in out and "target(s) MISSED" not in out
 
 
 @pytest.mark.parametrize(("met", "flag", "code"), [

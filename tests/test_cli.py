@@ -17,9 +17,11 @@ import os
 import queue
 import re
 import shlex
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,8 +98,8 @@ def leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
 def test_help_lists_the_commands_and_exit_codes() -> None:
     result = run("--help")
     assert result.returncode == 0
-    commands = ["add", "get", "delete", "demo", "compact", "watch", "serve", "cassandra",
-                "riak", "bench", "check"]
+    commands = ["add", "get", "range", "count", "delete", "demo", "compact", "watch",
+                "serve", "cassandra", "riak", "bench", "check"]
     # The parser offers exactly these commands, and the help lists each as a
     # word at the start of its own line (not inside another word or sentence).
     choices = [
@@ -210,10 +212,49 @@ def test_bad_input_exits_2_with_a_message(
     assert "timak" in capsys.readouterr().err
 
 
-def test_unreachable_store_exits_3(tmp_path: Path) -> None:
-    result = run("--url", f"sqlite:///{tmp_path}/no/such/dir.db", "get", "k")
-    assert result.returncode == 3
-    assert "store unavailable" in result.stderr
+def test_a_store_that_does_not_answer_in_time_exits_3(tmp_path: Path) -> None:
+    """An outage (here: another process holds the write lock for longer
+    than ``?timeout=``) exits 3; a wrong path is not one (below)."""
+    path = tmp_path / "locked.db"
+    Timeline(f"sqlite:///{path}").close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        result = run("--url", f"sqlite:///{path}?timeout=0.1", "add", "k", "a", "1")
+    finally:
+        holder.close()
+    assert result.returncode == 3, result.stderr
+    assert "store timed out" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("where", "problem"),
+    [
+        ("no/such/dir/x.db", "directory {tmp}/no/such/dir does not exist"),
+        ("", "{tmp} is a directory, not a database file"),
+        ("file/x.db", "{tmp}/file is not a directory"),
+    ],
+)
+def test_a_wrong_sqlite_path_is_a_configuration_error(
+    tmp_path: Path, where: str, problem: str
+) -> None:
+    """A missing directory, or a directory where the file should be, is the
+    user's configuration, not an outage: exit 2 naming the path and what is
+    wrong with it (it said "store unavailable ... unable to open database
+    file" and exited 3)."""
+    (tmp_path / "file").write_text("")
+    for command in (["get", "k"], ["add", "k", "a", "1"]):
+        result = run("--url", f"sqlite:///{tmp_path}/{where}", *command)
+        assert result.returncode == 2, result.stderr
+        assert problem.format(tmp=tmp_path) in result.stderr
+        assert "unavailable" not in result.stderr
+
+
+def test_watch_exits_2_on_a_wrong_sqlite_path_instead_of_retrying(tmp_path: Path) -> None:
+    result = run("--url", f"sqlite:///{tmp_path}/no/such/dir/x.db", "watch", "k")
+    assert result.returncode == 2, result.stderr
+    assert f"directory {tmp_path}/no/such/dir does not exist" in result.stderr
+    assert "retrying" not in result.stderr
 
 
 def test_corrupt_value_exits_1(url: str) -> None:
@@ -294,6 +335,82 @@ def test_paging_with_cursors_skips_deleted_items(url: str) -> None:
         command = shlex.split(match.group(1))[1:] if match else []
         assert pages < 10
     assert seen == [["i6", "i3"], ["i2", "i1"], ["i0"]]
+
+
+def _json_pages(url: str, *command: str) -> list[list[Any]]:
+    """Every page of ``command`` (with ``--json``), following each page's
+    last line, ``{"next_cursor": ...}``, as a script would."""
+    pages: list[list[Any]] = []
+    cursor: list[str] = []
+    while True:
+        result = run("--url", url, *command, "--json", *cursor)
+        assert result.returncode == 0, result.stderr
+        *items, trailer = [strict_json(line) for line in result.stdout.splitlines()]
+        assert set(trailer) == {"next_cursor"}, trailer
+        pages.append([item["id"] for item in items])
+        if trailer["next_cursor"] is None:
+            return pages
+        cursor = ["--cursor", trailer["next_cursor"]]
+        assert len(pages) < 10
+
+
+def test_json_pages_end_with_the_next_cursor(url: str) -> None:
+    """Scripts page with ``--json`` alone: each page ends with the next
+    page's cursor as JSON (it was only prose on stderr), ``null`` at the end."""
+    for n in range(5):
+        run("--url", url, "add", "k", f"i{n}", str(n))
+    assert _json_pages(url, "get", "k", "--limit", "2") == [["i4", "i3"], ["i2", "i1"], ["i0"]]
+    # Without paging, --json prints the items alone, one object per line.
+    result = run("--url", url, "get", "k", "--json")
+    assert [strict_json(line)["id"] for line in result.stdout.splitlines()] == [
+        "i4", "i3", "i2", "i1", "i0"]
+
+
+def test_json_is_json_lines_and_help_says_so() -> None:
+    for command in ("get", "range"):
+        # argparse breaks lines at hyphens too
+        help_text = "".join(run(command, "--help").stdout.split())
+        assert "JSONLines" in help_text and "json.tool--json-lines" in help_text
+
+
+def test_range_by_score_and_datetime(url: str) -> None:
+    for n in range(6):
+        run("--url", url, "add", "k", f"i{n}", str(n))
+    run("--url", url, "delete", "k", "i3")
+    result = run("--url", url, "range", "k", "--start", "1", "--stop", "4", "--no-header")
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["i4", "i2", "i1"]
+    result = run("--url", url, "range", "k", "--stop", "1", "--asc", "--json", "--scores", "raw")
+    assert [strict_json(line) for line in result.stdout.splitlines()] == [
+        {"id": "i0", "score": 0, "datetime": None, "data": None},
+        {"id": "i1", "score": 1, "datetime": None, "data": None},
+    ]
+    assert run("--url", url, "range", "k", "--start", "-1e5", "--stop", "0",
+               "--no-header").stdout.split()[0] == "i0"
+    # Paged: the same cursors as get, the range kept on every page.
+    assert _json_pages(url, "range", "k", "--start", "1", "--limit", "2") == [
+        ["i5", "i4"], ["i2", "i1"]]
+    run("--url", url, "add", "days", "may", "2024-05-01T12:00:00Z")
+    run("--url", url, "add", "days", "june", "2024-06-01T12:00:00Z")
+    result = run("--url", url, "range", "days", "--start", "2024-05-15", "--no-header")
+    assert result.stdout.split() == ["june", "2024-06-01T12:00:00.000000Z", "-"]
+
+
+def test_range_with_start_after_stop_exits_2(url: str) -> None:
+    for start, stop in (("5", "1"), ("2024-05-02", "2024-05-01T12:00:00+00:00")):
+        result = run("--url", url, "range", "k", "--start", start, "--stop", stop)
+        assert result.returncode == 2
+        assert f"--start {start} is after --stop {stop}" in result.stderr
+
+
+def test_count_counts_visible_items(url: str) -> None:
+    for n in range(4):
+        run("--url", url, "add", "k", f"i{n}", str(n))
+    run("--url", url, "delete", "k", "i2")
+    assert run("--url", url, "count", "k").stdout == "3\n"
+    assert strict_json(run("--url", url, "count", "k", "--json").stdout) == {
+        "key": "k", "count": 3}
+    assert run("--url", url, "count", "nothing").stdout == "0\n"
 
 
 @pytest.mark.parametrize("limit", ["-1", "0", "two"])
@@ -523,3 +640,114 @@ def test_demo_reports_a_writer_that_dies(tmp_path: Path) -> None:
         # A directory where the database file should be: every writer fails.
         (tmp_path / "dir.db").mkdir()
         assert not run_demo(f"sqlite:///{tmp_path}/dir.db", "demo", net, 2, 50, out=devnull)
+
+
+@pytest.mark.parametrize("store", ["memory://", "memory://shared", "sqlite:///:memory:"])
+def test_demo_refuses_a_store_private_to_one_process(store: str) -> None:
+    """The demo's writers are processes: on such a store each had its own,
+    and the demo reported "FAILED: 100 users' timelines differ" (exit 1)."""
+    result = run("--url", store, "demo", "--users", "10", "--writers", "2")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "private to one process" in result.stderr
+    assert "FAILED" not in result.stdout
+
+
+# -- Ctrl-C ------------------------------------------------------------------
+
+
+def _sleeping_in_c(pid: int) -> bool:
+    """Whether process ``pid``'s main thread sleeps in clock_nanosleep, as
+    SQLite's busy handler does while it waits for a lock (Linux only)."""
+    try:
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+        syscall = Path(f"/proc/{pid}/syscall").read_text().split()[0]
+    except OSError:
+        pytest.skip("needs Linux's /proc/PID/syscall to see where the command waits")
+    return "nanosleep" in wchan or syscall in {"230", "115"}  # x86-64, arm64
+
+
+@pytest.mark.parametrize("command", [["add", "k", "a", "1"], ["get", "k"], ["watch", "k"]])
+def test_ctrl_c_ends_a_command_waiting_for_a_sqlite_lock(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """SQLite's busy handler sleeps in C until its timeout (30 s by default)
+    and Python cannot run its SIGINT handler meanwhile: Ctrl-C was ignored
+    until then (issue 22). Here the test holds the lock, waits until the
+    command sleeps in SQLite, and interrupts it: it must exit 130 long before
+    its hour-long timeout (in about ``_interrupt.GRACE``, 1 s)."""
+    path = tmp_path / "locked.db"
+    Timeline(f"sqlite:///{path}").close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")  # readers wait too
+    holder.execute("BEGIN EXCLUSIVE")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "timak", "--url", f"sqlite:///{path}?timeout=3600", *command],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _sleeping_in_c(proc.pid):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.poll()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+        holder.close()
+
+
+# -- small ones (issue 22, item 7) -----------------------------------------
+
+
+def _without_urllib3(*args: str) -> subprocess.CompletedProcess[str]:
+    """``timak ARGS`` in a Python where importing urllib3 fails."""
+    code = ("import sys; sys.modules['urllib3'] = None; from timak.cli import main; "
+            f"raise SystemExit(main({list(args)!r}))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_riak_setup_needs_no_urllib3() -> None:
+    """It only prints commands, so it works without the timak[riak] extra."""
+    result = _without_urllib3("riak", "setup", "--bucket-type", "tl")
+    assert result.returncode == 0, result.stderr
+    assert "riak admin bucket-type create tl '{\"props\":{\"allow_mult\":true}}'" in result.stdout
+    # `riak check` talks to Riak: it says what to install.
+    result = _without_urllib3("--url", "riak://127.0.0.1:8098/", "riak", "check")
+    assert result.returncode == 1
+    assert "pip install 'urllib3>=2.0'" in result.stderr
+
+
+def test_a_capacity_mismatch_gives_shell_advice(url: str) -> None:
+    """Not "use Timeline(max_items=None)", which a shell user cannot."""
+    run("--url", url, "add", "k", "a", "1", "--max-items", "5")
+    for command in (["add", "k", "b", "2"], ["delete", "k", "a", "1"]):
+        result = run("--url", url, *command, "--max-items", "7")
+        assert result.returncode == 2
+        assert "capacity 5, but --max-items is 7" in result.stderr
+        assert "Leave out --max-items" in result.stderr
+        assert "Timeline(" not in result.stderr
+    assert run("--url", url, "add", "k", "b", "2").returncode == 0  # adopts 5
+
+
+def test_compact_of_an_empty_bucket_says_so_and_names_the_buckets(url: str) -> None:
+    """`compact --bucket typo` reported keys=0 and nothing else."""
+    run("--url", url, "add", "k", "a", "1", "--no-feed")
+    result = run("--url", url, "compact", "--bucket", "timelnies")
+    assert result.returncode == 0
+    assert "keys=0" in result.stdout
+    assert ("bucket timelnies holds no keys; buckets on this store: timelines"
+            in result.stderr)
+    assert "holds no keys" not in run("--url", url, "compact").stderr
+
+
+def test_main_leaves_no_signal_wakeup_fd_behind(url: str) -> None:
+    """The Ctrl-C watchdog is set up for one command and taken down after it
+    (in this process too: programs and tests call main more than once)."""
+    import threading
+
+    assert run_in_process("--url", url, "count", "k").returncode == 0
+    assert signal.set_wakeup_fd(-1) == -1
+    assert not [t for t in threading.enumerate() if t.name == "timak-ctrl-c"]

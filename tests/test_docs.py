@@ -86,6 +86,7 @@ PUBLIC_MODULES = [
     "timak.testing",
     "timak.testing_activity",
     "timak.testing_feed",
+    "timak.testing_safety",
     "timak.timelines",
     "timak.value",
 ]
@@ -161,7 +162,7 @@ def test_layers_import_downward_only() -> None:
     value layer; timelines never import feed, cli or contrib."""
     layer = {
         "value": 1, "_records": 1, "_encoding": 1, "_scores": 1, "_cursors": 1, "_options": 1,
-        "_folding": 1, "_results": 1, "_changes": 3, "_folds": 3,
+        "_results": 1, "_changes": 1, "_engine": 3,
         "errors": 0, "_version": 0,
         "backends": 2, "timelines": 3, "testing": 3,
         "feed": 4, "activity": 4, "cli": 4, "contrib": 4, "_bench": 4, "_check": 4,
@@ -169,7 +170,7 @@ def test_layers_import_downward_only() -> None:
         "server": 4, "client": 4,
         # The feed scenarios drive timak.feed, so they sit beside it, apart
         # from the backend conformance suite in "testing".
-        "testing_feed": 4, "testing_activity": 4,
+        "testing_feed": 4, "testing_activity": 4, "testing_safety": 4,
     }
     for path in (ROOT / "timak").rglob("*.py"):
         rel = path.relative_to(ROOT / "timak").with_suffix("").parts
@@ -272,6 +273,48 @@ def _sh_commands() -> list[str]:
 NEEDS_A_SERVER = ("cassandra://", "riak://")
 #: Commands that run until stopped (docs/server.md's tests run the service).
 RUNS_UNTIL_STOPPED = ("timak serve", " serve ")
+
+
+def test_install_commands_work_without_a_package_on_the_index() -> None:
+    """No package named timak is on the index yet: the README and the guides
+    install from a checkout (issue 22: they said `pip install timak`)."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for line in path.read_text().splitlines():
+            assert not re.search(r"pip install ['\"]?timak\b", line), f"{path.name}: {line}"
+
+
+def test_the_docs_agree_with_each_other() -> None:
+    """Where issue 22 found two documents saying opposite things."""
+    readme = " ".join(README.split())
+    architecture = " ".join((ROOT / "docs" / "architecture.md").read_text().split())
+    assert "imports only the layers below it" in architecture
+    assert "layers above it" not in readme and "the layers below it" in readme
+    # conftest.py says which hypothesis profile the extra-Python runs use: tox's.
+    tox = (ROOT / "tox.ini").read_text()
+    profile = re.search(r"HYPOTHESIS_PROFILE = \{env:HYPOTHESIS_PROFILE:(\w+)\}", tox)
+    assert profile, "tox.ini no longer sets the extra-Python runs' profile"
+    conftest = (ROOT / "tests" / "conftest.py").read_text()
+    profiles = dict(re.findall(r"^``(\w+)``.*\n((?: {4}.*\n)+)", conftest, re.MULTILINE))
+    assert [name for name, text in profiles.items()
+            if "extra-Python-version runs" in text] == [profile.group(1)]
+    # The backend rules that only the conformance suite showed are written down.
+    for rule in ("`StoreResult`: the number of siblings", "unknown context raises "
+                 "`InvalidInputError`", "calls after `close()` raise `BackendError`"):
+        assert rule in architecture, rule
+    # The activity guide gives extra's limit and says what a follow notifies.
+    activity = " ".join((ROOT / "docs" / "activity.md").read_text().split())
+    assert "1,000 bytes with the default groups" in activity
+    assert "A follow makes no notification" in activity
+
+
+def test_the_riak_docs_say_what_ran_against_a_real_riak() -> None:
+    """The run of integration/test_riak.py on a real node, with its date
+    and counts, replaced "nothing yet" (issue 22)."""
+    for path in (ROOT / "README.md", ROOT / "docs" / "riak.md"):
+        text = " ".join(path.read_text().split())
+        assert "2026-12-06" in text and "Riak KV 3.2.1 node" in text, path.name
+        assert "40 passed, 8 skipped" in text and "0 failed" in text, path.name
+        assert "nothing yet" not in text and "not yet been run" not in text, path.name
 
 
 @pytest.mark.slow

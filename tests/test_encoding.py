@@ -148,3 +148,20 @@ def test_a_newer_format_is_named() -> None:
 def test_unencodable_data_raises_typed_error() -> None:
     with pytest.raises(InvalidDataError):
         encode(TimelineValue({"a": Record("a", 1, False, {1, 2})}))
+
+
+def test_the_order_across_chunks_is_checked_whichever_is_decoded_first() -> None:
+    """Two compressed chunks swapped: decoding the later one first, then the
+    earlier, still finds the seam out of order (the check used to run only
+    when the earlier chunk was decoded first)."""
+    from timak.backends.memory import MemoryBackend
+    from timak.testing_safety import damage, source_value
+
+    bad = damage("chunks-out-of-order", source_value(MemoryBackend(), "b"))
+    for first, second in ((0, 1), (1, 0)):
+        value = decode(bad, lazy=True)
+        blobs = [c for c in value.chunks if c.blob is not None]
+        order = [blobs[first], blobs[second]]
+        with pytest.raises(CorruptValueError, match="out of order"):
+            for chunk in order:
+                chunk.records()

@@ -56,7 +56,7 @@ def test_uncounted_stores_fold_after_fold_at_local_writes() -> None:
     tl = Timeline(store, feed=feed)
     for i in range(7):
         tl.add(f"k{i}", 1, 1)
-        (feed_key,) = store.keys(feed.bucket)
+        (feed_key,) = [k for k in store.keys(feed.bucket) if "|" in k]  # the period key
         assert len(store.fetch(feed.bucket, feed_key).siblings) < 3
     assert feed.stats.folds == 3  # at writes 3, 5 and 7
 
@@ -154,3 +154,97 @@ def test_a_failed_feed_fold_does_not_fail_an_acknowledged_add(
     assert sorted(feed.poll(cursor)[0]) == ["a", "b"]
     tl.add("c", 1, 1)  # the next write past fold_at folds
     assert feed.stats.folds == 1
+
+
+# -- prune computes the keys it deletes (issue 22) -------------------------------
+
+
+class _CountingScans(MemoryBackend):
+    """A memory store that counts how often its keys are listed."""
+
+    scans = 0
+
+    def keys(self, bucket: str):  # type: ignore[no-untyped-def]
+        self.scans += 1
+        return super().keys(bucket)
+
+
+def _periods(store: MemoryBackend, feed: Feed) -> list[str]:
+    return sorted(k for k in store.keys(feed.bucket) if "|" in k)
+
+
+def test_prune_computes_the_expired_keys_rather_than_listing_every_key() -> None:
+    """Feed periods follow from the clock and the retention: after the first
+    prune (which lists keys once, for periods an older timak wrote), prunes
+    list nothing, and still delete exactly the expired periods of every
+    timeline bucket the feed holds."""
+    clock = Clock()
+    store = _CountingScans()
+    feed = Feed(store, shards=2, partition_seconds=10, retention_seconds=3600, clock=clock)
+    for bucket in ("timelines", "other"):
+        feed.written(bucket, [f"k{n}" for n in range(20)], clock.now)
+    first = _periods(store, feed)
+    assert len(first) == 4  # 2 buckets x 2 shards, one period
+    clock.advance(3600 + 20)
+    store.scans = 0
+    assert feed.prune() == 4
+    assert store.scans == 1
+    for hour in range(3):
+        for step in range(0, 3600, 600):
+            feed.written("timelines", [f"k{hour}-{step}"], clock.now + step * 1_000_000)
+            feed.written("other", ["x", "y"], clock.now + step * 1_000_000)
+        clock.advance(3600)
+    kept = _periods(store, feed)
+    expired = [k for k in kept if (int(k.split("|")[1]) + 1) * 10_000_000
+               <= (clock.now - 3600 * 1_000_000) // 10_000_000 * 10_000_000]
+    assert expired and len(expired) < len(kept)
+    store.scans = 0
+    assert feed.prune() == len(expired)
+    assert store.scans == 0
+    assert _periods(store, feed) == sorted(set(kept) - set(expired))
+    store.scans = 0
+    assert feed.prune() == 0 and store.scans == 0
+
+
+def test_prune_works_on_a_store_that_cannot_list_keys() -> None:
+    from test_contract import NoScanBackend
+
+    clock = Clock()
+    store = NoScanBackend()
+    feed = Feed(store, shards=1, retention_seconds=3600, clock=clock)
+    feed.written("timelines", ["old"], clock.now)
+    clock.advance(1800)
+    feed.written("timelines", ["recent"], clock.now)
+    clock.advance(1800 + 20)
+    assert feed.prune() == 1
+    cursor = feed.cursor_at(clock.now - 1900 * 1_000_000)
+    assert feed.poll(cursor)[0] == ["recent"]
+
+
+def test_a_scan_also_finds_what_a_lagging_writer_left_behind() -> None:
+    """A writer whose clock lags by more than the retention writes into a
+    period already pruned: only prune(scan=True) finds it."""
+    clock = Clock()
+    store = MemoryBackend()
+    feed = Feed(store, shards=1, retention_seconds=3600, clock=clock)
+    feed.written("timelines", ["a"], clock.now)
+    clock.advance(7200)
+    assert feed.prune() == 1
+    feed.written("timelines", ["late"], clock.now - 7000 * 1_000_000)  # 2 h behind
+    assert feed.prune() == 0
+    assert len(_periods(store, feed)) == 1
+    assert feed.prune(scan=True) == 1
+    assert _periods(store, feed) == []
+
+
+def test_prune_finds_every_bucket_whatever_the_feed_capacity() -> None:
+    """The list of timeline buckets is not trimmed to the feed's capacity."""
+    clock = Clock()
+    store = MemoryBackend()
+    feed = Feed(store, shards=1, capacity=2, retention_seconds=3600, clock=clock)
+    feed.prune()  # the first prune lists keys; this test is about the next ones
+    for n in range(5):
+        feed.written(f"bucket{n}", ["k"], clock.now + n)
+    clock.advance(3600 + 20)
+    assert feed.prune() == 5
+    assert _periods(store, feed) == []

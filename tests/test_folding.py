@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from timak._folding import FoldPolicy
+from timak._engine import FoldPolicy
 
 
 def test_a_reported_count_decides_alone() -> None:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis_budget import examples
 
 from timak import Timeline
-from timak.backends.base import MAX_KEY_BYTES, Backend
+from timak.backends.base import MAX_KEY_BYTES, Backend, capabilities
 from timak.backends.memory import MemoryBackend
 from timak.backends.sqlite import SQLiteBackend
 from timak.errors import (
@@ -255,16 +255,16 @@ def test_oversized_item_is_refused_before_writing(make: Callable[..., Timeline])
 
 def test_oversized_value_is_refused_before_writing(make: Callable[..., Timeline]) -> None:
     # Each item may take max_value_bytes / (max_items + 48) bytes, so that a
-    # full timeline always fits: items that grow are refused from 59 bytes.
-    tl = make(max_items=100, max_value_bytes=148 * 59)
+    # full timeline always fits: items that grow are refused from 80 bytes.
+    tl = make(max_items=100, max_value_bytes=148 * 80)
     added = 0
-    with pytest.raises(ValueTooLargeError, match="max_value_bytes is 8732"):
+    with pytest.raises(ValueTooLargeError, match="max_value_bytes is 11840"):
         for n in range(100):
             before = snapshot(tl)
             # Random-looking data, so compression cannot keep it small.
-            tl.add("k", n, n, uuid.uuid4().hex[: 4 * n])
+            tl.add("k", n, n, (uuid.uuid4().hex * 8)[: 4 * n])
             added += 1
-    assert 3 <= added < 10
+    assert 3 <= added < 20
     assert snapshot(tl) == before
     assert len(tl.get("k")) == added
 
@@ -285,7 +285,11 @@ def test_a_corrupt_sibling_never_erases_the_others(
     tl.connection.store(tl.bucket, "k", garbage)
     tl.fanout(["k"], 2, 2)
     before = snapshot(tl)
-    assert len(before["k"]) == 3
+    # The fan-out's fold merged the good siblings where the store can
+    # replace exactly those (memory, SQLite), and left the corrupt one.
+    narrows = capabilities(tl.connection).narrow
+    assert len(before["k"]) == (2 if narrows else 3)
+    assert garbage in before["k"]
 
     with pytest.raises(CorruptValueError) as raised:
         tl.get("k")
@@ -385,7 +389,6 @@ def test_a_clock_that_goes_bad_later_writes_nothing(make: Callable[..., Timeline
         {"fold_at": 1},
         {"max_item_bytes": "x"},
         {"max_item_bytes": 0},
-        {"max_value_bytes": None},
         {"max_items": True},
         {"max_items": 2.0},
         {"order": "newest"},

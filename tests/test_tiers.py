@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis_budget import examples
 from test_value import oracle, records
 
-from timak import Timeline, _folds
+from timak import Timeline
 from timak import _encoding as encoding
 from timak.backends import Backend, Fetched, connect
 from timak.backends.memory import MemoryBackend
@@ -39,16 +39,16 @@ def _run(backend: Backend, steps: list[tuple[str, Any]], capacity: int, fold_at:
     for op, arg in steps:
         if op == "blind":
             history.append(arg)
-            tl._blind([KEY], encoding.encode(TimelineValue({arg.id: arg})), arg.arrived)
+            tl._engine.blind([KEY], encoding.encode(TimelineValue({arg.id: arg})), arg.arrived)
             assert len(backend.fetch(tl.bucket, KEY).siblings) < fold_at
         elif op == "fetch":
             snapshots[arg] = backend.fetch(tl.bucket, KEY)
         elif op in ("partial", "full") and arg in snapshots:
             # A fold from a fetch that may be stale: later writes must survive.
-            _folds.fold_fetched(tl, KEY, snapshots.pop(arg), partial=op == "partial")
+            tl._engine.fold_fetched(KEY, snapshots.pop(arg), partial=op == "partial")
         elif op == "read":
-            assert dict(tl._read(KEY).value) == oracle(history, capacity)
-    assert dict(tl._read(KEY, repair=False).value) == oracle(history, capacity)
+            assert dict(tl._read(KEY).view) == oracle(history, capacity)
+    assert dict(tl._read(KEY, repair=False).view) == oracle(history, capacity)
     # Nothing capacity-less was trimmed at a guessed capacity: every sibling
     # either states the Timeline's capacity or states none.
     for sibling in backend.fetch(tl.bucket, KEY).siblings:
@@ -84,7 +84,7 @@ def test_a_partial_fold_leaves_the_base_untouched() -> None:
 
 
 def test_a_delta_past_delta_rows_brings_a_full_fold() -> None:
-    from timak._folds import DELTA_ROWS
+    from timak._engine import DELTA_ROWS
 
     backend = MemoryBackend()
     tl = Timeline(connection=backend, max_items=1000, fold_at=16)

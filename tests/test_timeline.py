@@ -13,7 +13,7 @@ import pytest
 
 from timak import Timeline
 from timak._encoding import decode
-from timak._folds import DELTA_ROWS
+from timak._engine import DELTA_ROWS
 from timak._scores import from_datetime
 from timak.backends import Backend, connect
 from timak.backends.memory import MemoryBackend
@@ -653,3 +653,18 @@ def test_the_size_bound_holds_and_deletes_work_on_every_store(any_store: Backend
     for i in range(99, 69, -1):
         small.delete("full", i, i)
     assert small.get("full") == []
+
+
+def test_a_path_is_a_sqlite_file(tmp_path: Path) -> None:
+    """Django settings hold paths (``BASE_DIR / "timak.db"``): a Timeline
+    given one stores in that SQLite file, and closes what it opened."""
+    with Timeline(tmp_path / "timak.db") as tl:
+        tl.add("k", "a", 1)
+    with Timeline(f"sqlite:///{tmp_path}/timak.db") as tl:
+        assert tl.get("k") == ["a"]
+
+
+@pytest.mark.parametrize("connection", [5, b"sqlite:///x.db", object(), ["memory://"]])
+def test_a_connection_of_another_type_is_refused_at_construction(connection: Any) -> None:
+    with pytest.raises(ConfigError, match="connection must be a store URL"):
+        Timeline(connection)

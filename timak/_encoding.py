@@ -30,6 +30,19 @@ older chunks are copied as bytes; the ids outside compression let a merge
 check which ids a value holds without inflating anything. Whole-value zlib
 (format 2) cost ~1 ms to inflate and ~2 ms to deflate per read or write.
 
+Canonical bytes. Records of one id, score and delete flag are told apart
+by their *tie-break bytes* (``Record.tiebreak``): the score as msgpack
+packs it (the shortest int form for an int, float 64 for a float), then
+the item data's own encoding exactly as stored. Item data and rows are
+msgpack's canonical encoding of their objects, as msgpack-python 1.x
+writes it: the shortest form of every int, length and header, float 64
+for floats, ``bin`` for bytes and UTF-8 ``str`` for text, map keys in the
+order given, no extension types. Reads check this where it matters: a
+row must be exactly the canonical packing of the record it decodes to,
+and item data holding extension bytes must pack back to itself; so a
+second implementation that writes canonical msgpack agrees with this one
+on every tie.
+
 Values written now are format 3; formats 1 and 2 are still read (and written
 back as 3 by the next write). Decoding checks everything it reads: bytes
 that are not a value this module wrote raise ``CorruptValueError``, and
@@ -44,6 +57,8 @@ change together, so they stay in one file.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 import zlib
 from collections.abc import Callable, Iterable
@@ -60,12 +75,14 @@ __all__ = [
     "COMPRESS_AT",
     "FORMAT",
     "HOT_ROWS",
+    "KnownChunks",
     "MAGIC",
     "MAX_CAPACITY",
     "MAX_DECODED_BYTES",
     "decode",
     "decode_siblings",
     "encode",
+    "validate",
 ]
 
 MAGIC = b"TK"
@@ -78,8 +95,8 @@ CHUNK_ROWS = 48
 #: compression saves space.
 COMPRESS_AT = 512
 _LEVEL = 1
-#: Everything compressed in one value may expand to at most this many bytes
-#: (zip-bomb guard).
+#: Everything compressed in one value may expand to at most this many bytes,
+#: or 16 times the value's own size where that is more (zip-bomb guard).
 MAX_DECODED_BYTES = 64 * 1024 * 1024
 #: The largest capacity a value may state.
 MAX_CAPACITY = 2**31
@@ -89,7 +106,7 @@ class _Rows:
     """How to decode a chunk read from bytes: its codec and payload (the list
     of row bytes, or the zlib bytes), and its rows once inflated."""
 
-    __slots__ = ("budget", "codec", "ids", "payload", "previous", "rows")
+    __slots__ = ("budget", "codec", "following", "ids", "payload", "previous", "rows")
 
     def __init__(
         self, ids: list[Any], codec: int, payload: Any, previous: Chunk | None, budget: list[int]
@@ -99,6 +116,9 @@ class _Rows:
         self.payload = payload
         self.rows: list[Any] | None = payload if codec == 0 else None
         self.previous = previous
+        #: The next chunk, once made: the seam with it is checked by
+        #: whichever of the two is decoded second.
+        self.following: Chunk | None = None
         self.budget = budget
 
     def load(self, start: int, stop: int) -> list[Record]:
@@ -118,6 +138,9 @@ class _Rows:
                          records[0])
         elif self.previous is not None and self.previous.loaded:
             _check_order(self.previous.records()[-1], records[0])
+        following = self.following
+        if stop == len(self.ids) and following is not None and following.decoded:
+            _check_order(records[-1], following.prefix(1)[0])
         return records
 
 
@@ -250,8 +273,9 @@ def _decode_v3(body: bytes) -> TimelineValue:
         type(capacity) is not int or not 1 <= capacity <= MAX_CAPACITY
     ):
         raise CorruptValueError(f"timak value has a bad capacity {capacity!r:.40}")
-    budget = [MAX_DECODED_BYTES]
+    budget = [max(MAX_DECODED_BYTES, 16 * len(body))]
     chunks: list[Chunk] = []
+    loaders: list[_Rows] = []
     all_ids: list[Any] = []
     for raw in raw_chunks:
         if type(raw) is not list or len(raw) != 3 or type(raw[0]) is not list or not raw[0]:
@@ -267,9 +291,13 @@ def _decode_v3(body: bytes) -> TimelineValue:
         all_ids += ids
         rows = _Rows(ids, codec, payload, chunks[-1] if chunks else None, budget)
         if codec == 0:
-            chunks.append(Chunk(ids, None, rows.load, rows=payload))
+            chunk = Chunk(ids, None, rows.load, rows=payload)
         else:
-            chunks.append(Chunk(ids, None, rows.load, blob=payload))
+            chunk = Chunk(ids, None, rows.load, blob=payload)
+        if loaders:
+            loaders[-1].following = chunk
+        loaders.append(rows)
+        chunks.append(chunk)
     if all_ids:
         _check_ids(all_ids)
     if capacity is not None and len(all_ids) > capacity:
@@ -307,6 +335,10 @@ def _records(ids: list[Any], rows: list[Any]) -> list[Record]:
         raise CorruptValueError("chunk rows are not byte strings")
     # One C call decodes all rows: prefix an array header to the rows' bytes.
     decoded = _unpack(b"\xdd" + count.to_bytes(4, "big") + b"".join(rows), "chunk rows")
+    # Joined, rows whose bytes were shifted across a boundary still decode:
+    # each must be exactly its own record, as ``_row`` packs it (canonical).
+    if list(map(_packb, decoded)) != rows:
+        raise CorruptValueError("a chunk row is not exactly one record")
     records = []
     encoded = Record.encoded
     last_score: Any = None
@@ -342,6 +374,14 @@ def _records(ids: list[Any], rows: list[Any]) -> list[Record]:
     return records
 
 
+def _packb(obj: Any) -> bytes:
+    try:
+        packed: bytes = msgpack.packb(obj)
+    except Exception:  # decoded rows that do not pack are not timak's
+        return b""
+    return packed
+
+
 def _check_order(newer: Record, older: Record) -> None:
     a, b = newer.score, older.score
     if a > b or (a == b and _id_key(newer.id) > _id_key(older.id)):
@@ -366,9 +406,8 @@ def _decode_legacy(body: bytes) -> TimelineValue:
         if record.id in records:
             raise CorruptValueError(f"timak value holds item {record.id!r} twice")
         records[record.id] = record
-    value = TimelineValue(records)
-    value.legacy = True
-    return value
+    plain = TimelineValue(records)
+    return TimelineValue.from_chunks(list(plain.chunks), None, legacy=True)
 
 
 def _record_v1(row: object) -> Record:
@@ -392,6 +431,74 @@ def _record_v1(row: object) -> Record:
     if type(flag) is int and flag == 0:
         return Record(item_id, score, False, row[4] if len(row) == 5 else None, arrived)
     raise CorruptValueError(f"malformed record flag in {row!r:.80}")
+
+
+class KnownChunks:
+    """Chunks already checked in full, by their bytes and ids: ``validate``
+    skips decoding them again. Bounded (least recently used
+    ones go first); thread-safe enough for its use (a lost entry only costs
+    a check again). The value is each chunk's first and last order key, so
+    the order across chunks is still checked."""
+
+    def __init__(self, max_chunks: int = 8192) -> None:
+        self._max = max_chunks
+        self._seen: dict[tuple[bytes, int], tuple[Any, Any]] = {}
+
+    @staticmethod
+    def tag(chunk: Chunk) -> tuple[bytes, int] | None:
+        """What identifies a chunk read from bytes: a digest of its bytes
+        (compressed, or its rows) and its ids; ``None`` for records made here."""
+        if chunk.blob is not None:
+            data = chunk.blob
+        elif chunk.rows is not None:
+            data = b"".join(chunk.rows)
+        else:
+            return None
+        return hashlib.blake2b(data, digest_size=16).digest(), hash(tuple(chunk.ids))
+
+    def get(self, tag: tuple[bytes, int]) -> tuple[Any, Any] | None:
+        return self._seen.get(tag)
+
+    def put(self, tag: tuple[bytes, int], bounds: tuple[Any, Any]) -> None:
+        if len(self._seen) >= self._max:
+            # Another thread may have got there first: then there is room.
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del self._seen[next(iter(self._seen))]
+        self._seen[tag] = bounds
+
+
+def validate(value: TimelineValue, known: KnownChunks | None = None) -> TimelineValue:
+    """Check every byte of a (lazily) decoded ``value`` that a merge could
+    copy into a stored value: every chunk inflates and holds one exact row
+    per id, every record is well formed and in order (within and across
+    chunks), and every item's data decodes as item data. Returns ``value``;
+    raises ``CorruptValueError``. This is what a lazy read leaves for
+    later, and what must hold before bytes are written anywhere.
+
+    Chunks found in ``known`` were checked before (same bytes, same ids)
+    and are not decoded again; a value checked once remembers it."""
+    if value.legacy or value.checked:
+        return value  # formats 1 and 2 are decoded and checked in full
+    last: Any = None
+    for chunk in value.chunks:
+        tag = KnownChunks.tag(chunk) if known is not None and len(chunk.ids) > 8 else None
+        bounds = None if tag is None or known is None else known.get(tag)
+        if bounds is None:
+            records = chunk.records()
+            for record in records:
+                record.data  # noqa: B018 - decoding it is the check
+            bounds = (_sort_key(records[0]), _sort_key(records[-1]))
+            if tag is not None and known is not None:
+                known.put(tag, bounds)
+        if last is not None and not last > bounds[0]:
+            raise CorruptValueError("timak value records are out of order between chunks")
+        last = bounds[1]
+    value.checked = True
+    return value
+
+
+def _sort_key(record: Record) -> tuple[Any, int, Any]:
+    return (record.score, *_id_key(record.id))
 
 
 def decode_siblings(

@@ -8,6 +8,7 @@ and what a run of records decoded on demand is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ import msgpack
 
 from .errors import CorruptValueError, InvalidDataError
 
-__all__ = ["NIL", "Chunk", "ItemId", "Record", "Score", "order_key"]
+__all__ = ["NIL", "Chunk", "ItemId", "Record", "Score", "order_key", "unpack_data"]
 
 ItemId = int | str
 Score = int | float
@@ -25,11 +26,32 @@ NIL = b"\xc0"
 _UNSET: Any = object()
 
 
-def _unpack_data(raw: bytes) -> Any:
+# The first bytes of msgpack's extension types (fixext 1-16, ext 8/16/32).
+# Item data never holds one (``check_data`` refuses them), so a value whose
+# data bytes contain none of these cannot hold one either; the bytes also
+# occur inside text, where the slower exact check below decides.
+_EXT_MARK = re.compile(rb"[\xc7-\xc9\xd4-\xd8]")
+
+
+def _refuse_extension(code: int, _: bytes) -> object:
+    raise ValueError(f"msgpack extension type {code} is not item data")
+
+
+def unpack_data(raw: bytes) -> Any:
+    """Decode one item's data: exactly one msgpack object without extension
+    types, else ``CorruptValueError``.
+
+    msgpack hands its Timestamp extension (-1) to no hook; decoded as a
+    float it no longer packs to the stored bytes, which is how one is found
+    (item data is always msgpack's own canonical encoding)."""
     try:
-        return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+        data = msgpack.unpackb(raw, raw=False, strict_map_key=False,
+                               ext_hook=_refuse_extension, timestamp=1)
+        if _EXT_MARK.search(raw) is not None and msgpack.packb(data) != raw:
+            raise ValueError("item data holds a msgpack extension type or is not canonical")
     except Exception as exc:  # msgpack raises several unrelated types on bad input
         raise CorruptValueError(f"item data does not decode: {exc}") from None
+    return data
 
 
 def _pack_data(data: Any) -> bytes:
@@ -82,13 +104,24 @@ class Record:
         record._data = None if encoded_data == NIL else _UNSET
         return record
 
+    @classmethod
+    def checked(
+        cls, id: ItemId, score: Score, deleted: bool, data: Any, encoded_data: bytes,
+        arrived: int,
+    ) -> Record:
+        """A record of ``data`` whose encoding, ``encoded_data``, was checked
+        already (``timak.value.check_data``): it is never packed again."""
+        record = cls(id, score, deleted, data, arrived)
+        record._raw = encoded_data
+        return record
+
     @property
     def data(self) -> Any:
         """The item's data (``None`` if it has none)."""
         data = self._data
         if data is _UNSET:
             assert self._raw is not None
-            data = self._data = _unpack_data(self._raw)
+            data = self._data = unpack_data(self._raw)
         return data
 
     @property
@@ -184,6 +217,11 @@ class Chunk:
         self._load = load
         self.rows = rows
         self.blob = blob
+
+    @property
+    def decoded(self) -> bool:
+        """Whether any record is decoded already."""
+        return bool(self._records)
 
     @property
     def loaded(self) -> bool:

@@ -93,6 +93,11 @@ class TimelineStats(Counters):
     folds: int = 0
     #: Of ``folds``, the partial ones (small siblings into one delta).
     partial_folds: int = 0
+    #: Folds and repairs that failed (store errors, logged) or left a
+    #: corrupt sibling out.
+    fold_errors: int = 0
+    #: Corrupt siblings met by reads (each time one is met).
+    corrupt: int = 0
 
 
 class KeyFeed(Protocol):

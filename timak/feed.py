@@ -57,8 +57,9 @@ in the periods its window overlaps, so its cost grows with the write rate.
 The first poll without a cursor reports writes since the reader's clock
 minus ``skew_us``. Cursors are plain strings: store one and poll with it
 after a restart. Feed periods older than the retention are deleted by
-``prune``; a poll whose cursor reaches into pruned periods raises
-``CursorExpiredError`` rather than skip what it can no longer see.
+``prune``, which computes their keys from the clock (see ``prune``); a poll
+whose cursor reaches into pruned periods raises ``CursorExpiredError``
+rather than skip what it can no longer see.
 
 The feed reports keys, not changes: ``Timeline.changes`` reads what changed
 in each, so a store must let a read see a write that completed before it
@@ -74,6 +75,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
@@ -81,22 +83,20 @@ from dataclasses import dataclass
 
 from . import _encoding as encoding
 from ._cursors import damaged, decode_cursor, encode_cursor
-from ._folding import FoldPolicy
+from ._engine import Engine
 from ._options import checked_clock, int_option, number_option
 from ._results import Counters, KeyFeed, now_us
-from .backends import Backend, Fetched, UsesBackend
-from .backends.base import scan_keys
+from .backends import Backend, UsesBackend
+from .backends.base import capabilities, scan_keys
 from .errors import (
-    BackendError,
     ConfigError,
-    CorruptValueError,
     CursorExpiredError,
     FeedOverflowWarning,
     InvalidCursorError,
     InvalidInputError,
     InvalidKeyError,
 )
-from .value import INT64_RANGE, Record, TimelineValue, check_key, merge
+from .value import INT64_RANGE, Record, TimelineValue, check_key
 
 __all__ = [
     "CursorExpiredError",
@@ -110,6 +110,17 @@ __all__ = [
 DEFAULT_BUCKET = "timak.feed"
 _PRUNED_KEY = "pruned"  # no "|": never a period key
 _PRUNED_ID = "through"
+#: Where ``prune`` notes how far it has deleted (``_PRUNED_KEY`` says how far
+#: polls may reach; it moves first, before the deletes).
+_DELETED_KEY = "deleted"
+#: The timeline buckets the feed holds periods of: one record per bucket tag,
+#: written blind by each Feed object the first time it notes that bucket,
+#: scored ``-arrived`` so that merging keeps the earliest write.
+_BUCKETS_KEY = "buckets"
+#: How many timeline buckets ``_BUCKETS_KEY`` keeps, whatever ``capacity`` is.
+_MAX_BUCKETS = 10_000
+#: Feed keys ``prune`` reads at once to see which of its computed keys exist.
+_PRUNE_BATCH = 256
 # A bucket name longer than this is replaced by its digest in feed keys, so a
 # feed key stays within the 1024 bytes every backend accepts.
 _MAX_BUCKET_IN_KEY = 960
@@ -150,7 +161,7 @@ class Feed(UsesBackend, KeyFeed):
 
     def __init__(
         self,
-        connection: Backend | str,
+        connection: Backend | str | os.PathLike[str],
         bucket: str = DEFAULT_BUCKET,
         *,
         partition_seconds: float = 10,
@@ -187,8 +198,15 @@ class Feed(UsesBackend, KeyFeed):
         self._clock = checked_clock(clock)
         self._use_backend(connection)
         self.stats = FeedStats()
-        # Only the current periods' keys take writes, so few keys are counted.
-        self._folds = FoldPolicy(self.fold_at, max_keys=_COUNTED_KEYS)
+        # The feed's values are timelines like any other: the engine reads,
+        # merges and folds them. Only the current periods' keys take
+        # writes, so few keys are counted for folding.
+        self._engine = Engine(self.connection, self.bucket, capacity=self.capacity,
+                              fold_at=self.fold_at, max_counted_keys=_COUNTED_KEYS,
+                              partial_folds=False)
+        self._marks = Engine(self.connection, self.bucket, capacity=1, fold_at=self.fold_at)
+        #: Bucket tags this object has noted in ``_BUCKETS_KEY``.
+        self._registered: set[str] = set()
 
     # -- writing ----------------------------------------------------------
 
@@ -224,29 +242,21 @@ class Feed(UsesBackend, KeyFeed):
                 )
             value = TimelineValue.of(records, self.capacity)
             entries.append((self._key(bucket, period, shard), encoding.encode(value)))
-        results = self.connection.store_many(self.bucket, entries)
-        self.stats.add(written=len(keys))
-        for (feed_key, _), count in zip(entries, results, strict=True):
-            if self._folds.due(feed_key, count):
-                try:
-                    self._fold(feed_key)
-                except BackendError as exc:
-                    # The writes are stored (and so is the timeline write
-                    # that called us); folding is housekeeping that the next
-                    # write past fold_at tries again, so it must not fail them.
-                    self.stats.add(fold_errors=1)
-                    _log.warning("folding feed key %r failed: %s", feed_key, exc)
-
-    def _fold(self, feed_key: str) -> None:
-        fetched = self.connection.fetch(self.bucket, feed_key)
-        if len(fetched.siblings) < 2:
-            return
-        try:
-            value = self._merged(feed_key, fetched)
-        except CorruptValueError:
-            return  # leave the bytes for inspection; polls will report them
-        self.connection.store(self.bucket, feed_key, encoding.encode(value), fetched.context)
-        self.stats.add(folds=1)
+        tag = self._bucket_tag(bucket)
+        if tag not in self._registered:
+            # Its value states _MAX_BUCKETS: folds keep that, whatever capacity is.
+            record = Record(tag, -arrived, arrived=arrived)
+            entries.append((_BUCKETS_KEY, encoding.encode(TimelineValue.of([record],
+                                                                            _MAX_BUCKETS))))
+        engine = self._engine.stats
+        folds, errors = engine.folds, engine.fold_errors
+        # Folding is housekeeping: the writes (and the timeline write that
+        # called us) are stored first, and a failed fold is logged and
+        # counted, never raised; the next write past fold_at tries again.
+        self._engine.blind_many(entries, arrived)
+        self._registered.add(tag)
+        self.stats.add(written=len(keys), folds=engine.folds - folds,
+                       fold_errors=engine.fold_errors - errors)
 
     # -- reading ----------------------------------------------------------
 
@@ -336,7 +346,7 @@ class Feed(UsesBackend, KeyFeed):
         ):
             if not fetched.siblings:
                 continue
-            value = self._merged(feed_key, fetched)
+            value = self._engine.joined(feed_key, fetched)
             if len(value) >= self.capacity and min(r.score for r in value.values()) > floor:
                 self.stats.add(overflows=1)
                 warnings.warn(
@@ -348,38 +358,69 @@ class Feed(UsesBackend, KeyFeed):
             records.extend(value.values())
         return records
 
-    def _merged(self, feed_key: str, fetched: Fetched) -> TimelineValue:
-        values, corrupt = encoding.decode_siblings(
-            fetched.siblings, f"feed bucket {self.bucket!r}, key {feed_key!r}", key=feed_key
-        )
-        if corrupt:
-            raise corrupt[0]
-        return merge(values, self.capacity)
-
     # -- retention --------------------------------------------------------
 
-    def prune(self, older_than: float | None = None) -> int:
+    def prune(self, older_than: float | None = None, *, scan: bool = False) -> int:
         """Delete the feed periods that ended more than ``older_than`` seconds
         ago (default: ``retention_seconds``); return how many feed keys went.
+        Run it now and then (hourly, say). Polls whose cursor reaches into a
+        deleted period raise ``CursorExpiredError`` from then on.
 
-        Polls whose cursor reaches into a deleted period raise
-        ``CursorExpiredError`` from then on. Lists the feed bucket's keys: a
-        full scan on Cassandra and Riak; run it now and then (hourly, say).
+        The keys to delete follow from the clock: every period between where
+        the previous prune stopped and the new horizon, for each timeline
+        bucket the feed holds (which writers note once per ``Feed`` object),
+        each of its ``shards``. They are read in batches, and those holding
+        something are deleted; no key is listed, so it works on stores that
+        cannot list keys, and costs no full scan on Cassandra and Riak.
+
+        The feed bucket's keys are listed instead (a full scan on Cassandra
+        and Riak; ``ConfigError`` on stores that cannot) at the first prune of
+        a store that can list them, which may hold periods written before
+        timak noted buckets, and with ``scan=True``: a writer whose clock lags
+        the pruning one's by more than the retention writes into periods
+        already pruned, which only a scan finds.
         """
         horizon = self.retention_us if older_than is None else int(older_than * 1_000_000)
         if horizon <= self.skew_us:
             raise ConfigError("older_than must exceed the feed's skew window")
         through = (self._clock() - horizon) // self.partition_us * self.partition_us
         self._mark_pruned(through)
-        expired = [
-            feed_key
-            for feed_key, _, period in self._period_keys()
-            if (period + 1) * self.partition_us <= through
-        ]
+        deleted_through = self._marks.read(_DELETED_KEY, repair=False).view.get(_PRUNED_ID)
+        if scan or (deleted_through is None and capabilities(self.connection).keys):
+            expired = [
+                feed_key
+                for feed_key, _, period in self._period_keys()
+                if (period + 1) * self.partition_us <= through
+            ]
+        else:
+            start = None if deleted_through is None else int(deleted_through.score)
+            expired = self._expired_keys(start, through)
         for feed_key in expired:
             self.connection.delete(self.bucket, feed_key)
+        self._marks.write(_DELETED_KEY, [Record(_PRUNED_ID, through)])
         self.stats.add(pruned=len(expired))
         return len(expired)
+
+    def _expired_keys(self, start: int | None, through: int) -> list[str]:
+        """The feed keys of the periods from ``start`` (µs; None: the
+        earliest write noted) to ``through`` that hold something."""
+        buckets = self._engine.read(_BUCKETS_KEY, repair=False).view
+        if start is None:
+            if not buckets:
+                return []
+            start = -max(int(r.score) for r in buckets.values())
+        candidates = [
+            self._key_for_tag(tag, period, shard)
+            for tag in sorted(str(tag) for tag in buckets)
+            for period in range(start // self.partition_us, through // self.partition_us)
+            for shard in range(self.shards)
+        ]
+        expired = []
+        for first in range(0, len(candidates), _PRUNE_BATCH):
+            batch = candidates[first : first + _PRUNE_BATCH]
+            fetched = self.connection.fetch_many(self.bucket, batch)
+            expired += [key for key, f in zip(batch, fetched, strict=True) if f.siblings]
+        return expired
 
     def _period_keys(self) -> list[tuple[str, str, int]]:
         """``(feed key, bucket tag, period)`` of every period key in the feed bucket."""
@@ -392,15 +433,10 @@ class Feed(UsesBackend, KeyFeed):
         return found
 
     def _mark_pruned(self, through: int) -> None:
-        fetched = self.connection.fetch(self.bucket, _PRUNED_KEY)
-        value = merge(
-            [self._merged(_PRUNED_KEY, fetched)], 1, extra=[Record(_PRUNED_ID, through)]
-        )
-        self.connection.store(self.bucket, _PRUNED_KEY, encoding.encode(value), fetched.context)
+        self._marks.write(_PRUNED_KEY, [Record(_PRUNED_ID, through)])
 
     def _pruned_through(self) -> int:
-        fetched = self.connection.fetch(self.bucket, _PRUNED_KEY)
-        record = self._merged(_PRUNED_KEY, fetched).get(_PRUNED_ID)
+        record = self._marks.read(_PRUNED_KEY, repair=False).view.get(_PRUNED_ID)
         return int(record.score) if record is not None else 0
 
     def _check_not_pruned(self, floor: int) -> None:

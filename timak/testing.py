@@ -18,10 +18,11 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import pytest
 
-from .backends.base import MAX_KEY_BYTES, Backend, Narrowing, Replacing, Scanning, replace_many
+from .backends.base import MAX_KEY_BYTES, Backend, Narrowing, capabilities, replace_many
 from .errors import BackendError, InvalidInputError
 
 __all__ = ["BackendConformance", "FOREIGN_CONTEXTS", "HOSTILE_KEYS"]
@@ -142,9 +143,23 @@ class BackendConformance:
             backend.store(bucket, key, b"v")
         backend.store(bucket, "a", b"w")
         backend.store(bucket + "-other", "z", b"v")
-        if not isinstance(backend, Scanning):
+        if not capabilities(backend).keys:
             pytest.skip(f"{type(backend).__name__} cannot list keys (optional)")
-        assert sorted(backend.keys(bucket)) == ["a", "b", "c"]
+        assert sorted(cast(Any, backend).keys(bucket)) == ["a", "b", "c"]
+
+    def test_buckets_names_the_buckets_holding_keys(
+        self, backend: Backend, bucket: str
+    ) -> None:
+        if not capabilities(backend).buckets:
+            pytest.skip(f"{type(backend).__name__} cannot list buckets (optional)")
+        backend.store(bucket, "a", b"v")
+        backend.store(bucket + "-other", "z", b"v")
+        backend.store(bucket + "-emptied", "z", b"v")
+        backend.delete(bucket + "-emptied", "z")
+        found = cast(Any, backend).buckets()
+        assert found == sorted(found)
+        assert {bucket, bucket + "-other"} <= set(found)
+        assert bucket + "-emptied" not in found
 
     def test_store_many_and_fetch_many(self, backend: Backend, bucket: str) -> None:
         keys = [f"follower:{i}" for i in range(50)]
@@ -204,9 +219,9 @@ class BackendConformance:
 
     @staticmethod
     def _narrowing(backend: Backend) -> Narrowing:
-        if not isinstance(backend, Narrowing):
+        if not capabilities(backend).narrow:
             pytest.skip("this backend cannot narrow contexts (an optional capability)")
-        return backend
+        return cast(Narrowing, backend)
 
     def test_narrowed_context_replaces_exactly_the_named_siblings(
         self, backend: Backend, bucket: str
@@ -273,12 +288,12 @@ class BackendConformance:
     def test_replace_many_checks_every_context_before_writing(
         self, backend: Backend, bucket: str
     ) -> None:
-        if not isinstance(backend, Replacing):
+        if not capabilities(backend).replace_many:
             pytest.skip("this backend has no replace_many (an optional capability)")
         backend.store(bucket, "k1", b"a")
         fetched = backend.fetch(bucket, "k1")
         with pytest.raises(InvalidInputError):
-            backend.replace_many(bucket, [("k1", b"x", fetched.context),
+            cast(Any, backend).replace_many(bucket, [("k1", b"x", fetched.context),
                                           ("k2", b"y", FOREIGN_CONTEXTS[0])])
         assert list(backend.fetch(bucket, "k1").siblings) == [b"a"]
         assert list(backend.fetch(bucket, "k2").siblings) == []
@@ -309,8 +324,8 @@ class BackendConformance:
             lambda: closing.fetch_many(bucket, ["k", "j"]),
             lambda: closing.delete(bucket, "k"),
         ]
-        if isinstance(closing, Scanning):
-            calls.append(lambda: list(closing.keys(bucket)))
+        if capabilities(closing).keys:
+            calls.append(lambda: list(cast(Any, closing).keys(bucket)))
         for call in calls:
             with pytest.raises(BackendError):
                 call()
@@ -324,4 +339,4 @@ class BackendConformance:
 def _listed(backend: Backend, bucket: str, default: frozenset[str] | set[str] = frozenset()
             ) -> set[str]:
     """The keys ``backend`` lists, or ``default`` if it cannot list keys."""
-    return set(backend.keys(bucket)) if isinstance(backend, Scanning) else set(default)
+    return set(cast(Any, backend).keys(bucket)) if capabilities(backend).keys else set(default)

@@ -15,8 +15,9 @@ item has it). What changed underneath:
   reads by score or datetime, ``changes`` follows a timeline by polling.
 
 Over 400 lines on purpose: ``Timeline`` is the API most users touch, and
-each public method carries its contract in its docstring. The machinery
-lives beside it: folding after blind writes in ``timak._folds``, polling in
+each public method carries its contract in its docstring. It checks
+arguments and presents results; everything that fetches, checks, merges,
+repairs or folds values is the engine's (``timak._engine``), polling is in
 ``timak._changes``, result types in ``timak._results``.
 """
 
@@ -24,17 +25,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
-import threading
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import _changes, _folds
+from . import _changes
 from . import _encoding as encoding
 from ._cursors import decode_page_cursor, encode_cursor
-from ._folding import FoldPolicy
+from ._engine import DEFAULT_CAPACITY, Engine, Read
 from ._options import checked_clock, int_option
-from ._records import order_key
+from ._records import Record, order_key
 from ._results import (
     Change,
     Changes,
@@ -45,18 +45,16 @@ from ._results import (
     now_us,
 )
 from ._scores import ScoreLike, to_score, to_scores
-from .backends import MAX_KEY_BYTES, Backend, Fetched, UsesBackend
-from .backends.base import scan_keys
+from .backends import MAX_KEY_BYTES, Backend, UsesBackend
+from .backends.base import limits, scan_keys
 from .errors import (
     ConfigError,
-    CorruptValueError,
     InvalidKeyError,
     InvalidScoreError,
     ValueTooLargeError,
 )
 from .value import (
     ItemId,
-    Record,
     TimelineValue,
     check_data,
     check_id,
@@ -77,39 +75,28 @@ __all__ = [
 ]
 
 
-#: Default largest encoded value: Riak is at its best under 1 MB.
-MAX_VALUE_BYTES = 1024 * 1024
+#: The bound on one encoded timeline value where a store declares none;
+#: each store declares its own (``timak.backends.base.StoreLimits``,
+#: the table in docs/scaling.md): 15 MiB on Cassandra, 16 MiB elsewhere.
+MAX_VALUE_BYTES = 16 * 1024 * 1024
 #: Default largest single item (its encoded record, data included); the
-#: capacity lowers it further (see ``Timeline.item_limit``).
+#: capacity may lower it (see ``Timeline.item_limit``).
 MAX_ITEM_BYTES = 64 * 1024
-#: The capacity of a new key written by ``Timeline(max_items=None)``.
-DEFAULT_CAPACITY = 1000
 #: Blind writes fold a key once it holds this many siblings.
 FOLD_AT = 16
-# Decoded small siblings kept by their bytes. Fan-out writes the same bytes
-# to every key, so the siblings a fold meets are mostly the same few dozen
-# values: decoding each once per process halved the cost of a fold.
-_SMALL_CACHE_BYTES = 2048
-_SMALL_CACHE_MAX = 512
-
-
-@dataclass
-class _Read:
-    value: TimelineValue
-    fetched: Fetched
-    corrupt: list[CorruptValueError]
-    #: Whether the key's capacity was fixed before this read (a sibling
-    #: stated it, or an old-format value held more than the default).
-    fixed: bool = False
-    #: Whether this read stored the merge of several siblings (read repair).
-    repaired: bool = False
+#: The room every slot must have: an id-only record with a 36-byte id (a
+#: UUID's text) and a datetime score (a Timeline that leaves less is refused at construction).
+MIN_ITEM_BYTES = len(encoding.encode(TimelineValue(
+    {"x" * 36: Record("x" * 36, 2**62, arrived=2**62)})))
 
 
 class Timeline(UsesBackend):
     """Timelines of at most ``max_items`` items each, stored one value per key.
 
-    ``connection`` is a ``Backend`` or a store URL (``sqlite:///timak.db``,
-    ``cassandra://...``); a Timeline closes only a backend it opened itself.
+    ``connection`` is a ``Backend``, a store URL (``sqlite:///timak.db``,
+    ``cassandra://...``) or a path to a SQLite file (``BASE_DIR /
+    "timak.db"``); anything else raises ``ConfigError``. A Timeline closes
+    only a backend it opened itself.
     ``order`` is ``"desc"`` (newest first) or ``"asc"``; it changes only the
     order results come back in: the newest ``max_items`` are always kept.
 
@@ -124,14 +111,22 @@ class Timeline(UsesBackend):
     ``max(max_items, items it holds)``.
 
     Size: an item (its encoded record) may take at most ``item_limit``
-    bytes: ``max_item_bytes``, and at most ``max_value_bytes / (capacity +
-    48)``, so that a full timeline, whatever it holds, stays under
-    ``max_value_bytes``. Items over it are refused before anything is
-    written; merged values are never refused for size, so read repair,
-    folds and deletes always work.
+    bytes: ``max_item_bytes`` (64 KiB), and at most ``max_value_bytes /
+    (capacity + 48)``, so that a full timeline, whatever it holds, stays
+    under ``max_value_bytes``. Items over it are refused before anything
+    is written (``ValueTooLargeError``); merged values are never refused for
+    size, so read repair, folds and deletes always work.
+    ``max_value_bytes`` defaults to the store's own bound (its
+    ``StoreLimits``: 15 MiB on Cassandra, 16 MiB on memory, SQLite and
+    Riak), so that with the defaults capacity 1,000 takes items up to
+    15 KiB and capacity 100,000 items of about 150 bytes. Settings that
+    leave a slot less room than an id-only record (``MIN_ITEM_BYTES``)
+    raise ``ConfigError`` here, saying what to change.
 
-    Every option is checked here, before a connection is opened: a bad one
-    raises ``ConfigError`` (a bad ``bucket``, ``InvalidKeyError``). ``clock``
+    Every option is checked here: a bad one raises ``ConfigError`` (a bad
+    ``bucket``, ``InvalidKeyError``), and so does a ``connection`` that is
+    neither a backend, a URL nor a path (``os.PathLike``: a SQLite file).
+    ``max_items`` may be at most ``2**31``. ``clock``
     gives records their arrival time and must return an ``int`` of
     microseconds since the epoch (``time.time`` does not: it returns float
     seconds); it is read once here, and a reading that goes wrong later
@@ -147,12 +142,12 @@ class Timeline(UsesBackend):
 
     def __init__(
         self,
-        connection: Backend | str | None = None,
+        connection: Backend | str | os.PathLike[str] | None = None,
         bucket: str = "timelines",
         order: Literal["desc", "asc"] = "desc",
         max_items: int | None = 1000,
         *,
-        max_value_bytes: int = MAX_VALUE_BYTES,
+        max_value_bytes: int | None = None,
         max_item_bytes: int = MAX_ITEM_BYTES,
         fold_at: int = FOLD_AT,
         skew_us: int = 5_000_000,
@@ -161,8 +156,12 @@ class Timeline(UsesBackend):
     ) -> None:
         if order not in ("desc", "asc"):
             raise ConfigError(f"order must be 'desc' or 'asc', got {order!r}")
-        self.max_items = None if max_items is None else int_option("max_items", max_items, 1)
-        self.max_value_bytes = int_option("max_value_bytes", max_value_bytes, 1)
+        self.max_items = (
+            None if max_items is None
+            else int_option("max_items", max_items, 1, encoding.MAX_CAPACITY)
+        )
+        if max_value_bytes is not None:
+            int_option("max_value_bytes", max_value_bytes, 1)
         self.max_item_bytes = int_option("max_item_bytes", max_item_bytes, 1)
         self.fold_at = int_option("fold_at", fold_at, 2)
         #: How far behind its cursor ``changes`` looks again: the largest
@@ -178,10 +177,44 @@ class Timeline(UsesBackend):
         self.bucket = check_key(bucket, "bucket")
         self.order = order
         self._use_backend(connection)
+        store_limits = limits(self.connection)
+        self.max_value_bytes = (
+            store_limits.value_bytes if max_value_bytes is None else max_value_bytes
+        )
+        try:
+            hard = store_limits.hard_value_bytes
+            if hard is not None and self.max_value_bytes > hard:
+                raise ConfigError(
+                    f"max_value_bytes={self.max_value_bytes} is over what the store accepts "
+                    f"({hard} bytes): values that large would be refused when written"
+                )
+            self._check_room()
+        except ConfigError:
+            self.close()
+            raise
         self.stats = TimelineStats()
-        self._folds = FoldPolicy(self.fold_at)
-        self._blind_lock = threading.Lock()
-        self._small: dict[bytes, TimelineValue] = {}
+        self._engine = Engine(
+            self.connection, self.bucket, capacity=self.max_items, fold_at=self.fold_at,
+            stats=self.stats, written=self._note_written if feed is not None else None,
+        )
+
+    def _check_room(self) -> None:
+        """Refuse settings under which not even an id-only item fits."""
+        capacity = self.max_items or DEFAULT_CAPACITY
+        if self.item_limit() >= MIN_ITEM_BYTES:
+            return
+        most = self.max_value_bytes // MIN_ITEM_BYTES - encoding.CHUNK_ROWS
+        raise ConfigError(
+            f"max_items={capacity} leaves {self.item_limit()} bytes per item "
+            f"(max_value_bytes {self.max_value_bytes} shared by {capacity} + "
+            f"{encoding.CHUNK_ROWS} slots, max_item_bytes {self.max_item_bytes}), less than "
+            f"an id-only item needs ({MIN_ITEM_BYTES}): lower max_items (at most "
+            f"{max(most, 0)} here) or raise max_value_bytes / max_item_bytes"
+        )
+
+    def _note_written(self, keys: list[str], arrived: int) -> None:
+        assert self.feed is not None
+        self.feed.written(self.bucket, keys, arrived)
 
     # -- the timak 0.1 API ------------------------------------------------
 
@@ -190,13 +223,16 @@ class Timeline(UsesBackend):
 
         Returns item ids, or each item's ``obj_data`` where it has some; with
         ``raw=True``, every ``Record`` including tombstones. Several siblings
-        are merged and the merge is written back. A corrupt sibling raises
-        ``CorruptValueError`` and nothing is written back; with
-        ``skip_corrupt=True`` the other siblings are returned instead (still
-        without writing back, so the corrupt bytes stay for inspection).
+        are checked in full, merged, and the merge is written back. A
+        corrupt sibling raises ``CorruptValueError`` and nothing is written
+        back; with ``skip_corrupt=True`` the other siblings are returned
+        instead (still without writing back, so the corrupt bytes stay for
+        inspection). A key only ever written blind states no capacity: it
+        is shown trimmed to ``max_items`` but never stored trimmed, so a
+        reader with a smaller ``max_items`` loses nothing.
         """
-        read = self._read(check_key(key), skip_corrupt=skip_corrupt)
-        return self._present(read.value, raw)
+        read = self._engine.read(check_key(key), skip_corrupt=skip_corrupt)
+        return self._present(read.view, raw)
 
     def add(
         self, key: str, id: ItemId, score: ScoreLike, obj_data: Any = None, raw: bool = False
@@ -222,10 +258,10 @@ class Timeline(UsesBackend):
         """
         key = check_key(key)
         if score is None:
-            read = self._read(key)
+            read = self._engine.read(key)
             found = read.value.get(check_id(id))
             if found is None or found.deleted:
-                return self._present(read.value, raw)
+                return self._present(read.view, raw)
             score = found.score
         return self._write(key, self._record(id, score, None, deleted=True), raw)
 
@@ -236,6 +272,11 @@ class Timeline(UsesBackend):
         (default: ``max_items``, else ``DEFAULT_CAPACITY``)."""
         slots = (capacity or self.max_items or DEFAULT_CAPACITY) + encoding.CHUNK_ROWS
         return min(self.max_item_bytes, self.max_value_bytes // slots)
+
+    @property
+    def connection_limits(self) -> Any:
+        """The store's ``StoreLimits`` (``timak.backends.base``)."""
+        return limits(self.connection)
 
     def fanout(
         self,
@@ -269,7 +310,6 @@ class Timeline(UsesBackend):
         int_option("chunk", chunk, 1)
         record = self._record(id, score, None if deleted else obj_data, deleted=deleted)
         value = self._sized(record, None)
-        self._remember(value, TimelineValue({record.id: record}))
         # Check every key before the first write: bad input writes nothing.
         # The common case (a short ASCII str) is checked inline: a call per
         # key was the largest cost of fan-out on the memory store.
@@ -280,7 +320,7 @@ class Timeline(UsesBackend):
         ]
         written = 0
         for start in range(0, len(checked), chunk):
-            written += self._blind(checked[start : start + chunk], value, record.arrived)
+            written += self._engine.blind(checked[start : start + chunk], value, record.arrived)
             if progress:
                 progress(written)
         return written
@@ -311,18 +351,14 @@ class Timeline(UsesBackend):
             self._sized(record, None)
         if records:
             winners = merge([], self.max_items or DEFAULT_CAPACITY, extra=records)
-            value = encoding.encode(TimelineValue(dict(winners.items())))
-            self._blind([key], value, max(r.arrived for r in records))
+            value = encoding.encode(winners.trimmed(None))
+            self._engine.blind([key], value, max(r.arrived for r in records))
         return len(records)
 
     def count(self, key: str) -> int:
         """How many visible (not deleted) items ``key`` holds; reads like ``get``.
         Counts by the records' deleted flags, never by decoding their data."""
-        return sum(1 for r in self._read(check_key(key)).value.values() if not r.deleted)
-
-    def _blind(self, keys: list[str], value: bytes, arrived: int) -> int:
-        written: int = _folds.blind(self, keys, value, arrived)
-        return written
+        return sum(1 for r in self._engine.read(check_key(key)).view.values() if not r.deleted)
 
     def fold(self, key: str) -> int:
         """Merge the siblings under ``key`` into one; return how many were merged.
@@ -330,16 +366,10 @@ class Timeline(UsesBackend):
         Returns 0, and counts no fold in ``stats.folds``, when there was
         nothing to merge (one sibling or none) or the merge was not stored
         (a store error, logged; the siblings stay for the next read). A key
-        with a corrupt sibling is left alone (nothing is lost).
+        with a corrupt sibling is left alone (nothing is lost). Like a read,
+        a fold states no capacity that the key's writes did not.
         """
-        try:
-            read = self._read(check_key(key))
-        except CorruptValueError:
-            return 0
-        if not read.repaired:
-            return 0
-        self.stats.add(folds=1)
-        return len(read.fetched.siblings)
+        return self._engine.fold(check_key(key))
 
     def compact(
         self,
@@ -372,7 +402,7 @@ class Timeline(UsesBackend):
             if keys is None else [check_key(k) for k in keys]
         )
         if workers == 1:
-            results: Iterable[tuple[bool, int]] = map(self._compact_one, todo)
+            results: Iterable[tuple[bool, int]] = map(self._engine.sweep_one, todo)
             self._tally(results, stats, progress)
             return stats
         with concurrent.futures.ThreadPoolExecutor(workers, "timak-compact") as pool:
@@ -380,18 +410,10 @@ class Timeline(UsesBackend):
             # millions of keys stays a stream.
             batches = _batched(todo, workers * 4)
             self._tally(
-                (r for batch in batches for r in pool.map(self._compact_one, batch)),
+                (r for batch in batches for r in pool.map(self._engine.sweep_one, batch)),
                 stats, progress,
             )
         return stats
-
-    def _compact_one(self, key: str) -> tuple[bool, int]:
-        """Fold one key for ``compact``: (corrupt, siblings merged if folded)."""
-        try:
-            read = self._read(key)
-        except CorruptValueError:
-            return True, 0
-        return False, len(read.fetched.siblings) if read.repaired else 0
 
     @staticmethod
     def _tally(results: Iterable[tuple[bool, int]], stats: CompactStats,
@@ -420,7 +442,7 @@ class Timeline(UsesBackend):
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ConfigError(f"limit must be a positive int, got {limit!r}")
         after = None if cursor is None else decode_page_cursor(cursor)
-        value = self._read(check_key(key)).value
+        value = self._engine.read(check_key(key)).view
         records: Iterable[Record]
         if self.order == "desc":
             # Newest first is the stored order: decode only as far as the page.
@@ -458,7 +480,7 @@ class Timeline(UsesBackend):
             raise InvalidScoreError(f"range start {start!r:.80} is after its stop {stop!r:.80}")
         records = [
             r
-            for r in self._ordered(self._read(check_key(key)).value)
+            for r in self._ordered(self._engine.read(check_key(key)).view)
             if (raw or not r.deleted)
             and (low is None or r.score >= low)
             and (high is None or r.score <= high)
@@ -475,7 +497,8 @@ class Timeline(UsesBackend):
         first. An item trimmed off the timeline before a poll is not
         reported: the timeline only keeps its newest ``max_items``.
         """
-        return _changes.changes(self, check_key(key), since)
+        key = check_key(key)
+        return _changes.changes(self._engine.read(key).view, key, since, self.skew_us)
 
     def watch(
         self,
@@ -508,7 +531,8 @@ class Timeline(UsesBackend):
         if keys is None and self.feed is None:
             raise ConfigError("watch() without keys needs a Timeline made with feed=Feed(...)")
         return _changes.watch(
-            self, keys, interval, {} if cursors is None else cursors, feed_cursor, stop
+            self.changes, self.feed, self.bucket, self._clock() - self.skew_us, self.skew_us,
+            keys, interval, {} if cursors is None else cursors, feed_cursor, stop,
         )
 
 
@@ -517,102 +541,55 @@ class Timeline(UsesBackend):
     def _record(self, id: ItemId, score: ScoreLike, data: Any, deleted: bool) -> Record:
         item_id = check_id(id)
         stored_score = to_score(score)
-        if data is not None:
-            check_data(data)
-        return Record(item_id, stored_score, deleted, data, self._clock())
+        if data is None:
+            return Record(item_id, stored_score, deleted, None, self._clock())
+        # The payload is packed once: the record keeps both the object and
+        # its checked encoding, which the encoder copies as it is.
+        return Record.checked(item_id, stored_score, deleted, data, check_data(data),
+                              self._clock())
 
     def _sized(self, record: Record, capacity: int | None) -> bytes:
-        """The record as a one-record value, if it fits ``item_limit``.
+        """The record as a one-record value, if it fits ``item_limit``; the
+        engine remembers its decoding (fan-out's folds meet it again).
 
         Tombstones always fit: a delete is never refused for size."""
-        single = encoding.encode(TimelineValue({record.id: record}))
-        limit = self.item_limit(capacity)
-        if len(single) > limit and not record.deleted:
-            slots = (capacity or self.max_items or DEFAULT_CAPACITY) + encoding.CHUNK_ROWS
-            raise ValueTooLargeError(
-                f"item {record.id!r:.80} encodes to {len(single)} bytes, over {limit}: "
-                f"max_item_bytes is {self.max_item_bytes}, and max_value_bytes is "
-                f"{self.max_value_bytes} shared by {slots} slots (capacity + "
-                f"{encoding.CHUNK_ROWS}), so that a full timeline always fits"
-            )
+        single_value = TimelineValue({record.id: record})
+        single = encoding.encode(single_value)
+        self._check_size(record, len(single), capacity)
+        self._engine.remember(single, single_value)
         return single
 
-    def _read(self, key: str, *, skip_corrupt: bool = False, repair: bool = True) -> _Read:
-        fetched = self.connection.fetch(self.bucket, key)
-        read = self._merged(key, fetched, skip_corrupt=skip_corrupt)
-        if repair and len(fetched.siblings) > 1 and not read.corrupt:
-            read.repaired = self._repair(key, read.value, fetched)
-        return read
-
-    def _merged(self, key: str, fetched: Fetched, *, skip_corrupt: bool) -> _Read:
-        """Decode and merge the siblings of one fetch at the key's capacity."""
-        values, corrupt = encoding.decode_siblings(
-            fetched.siblings, f"key {key!r}", key=key, decode_one=self._decode
+    def _check_size(self, record: Record, size: int, capacity: int | None) -> None:
+        limit = self.item_limit(capacity)
+        if size <= limit or record.deleted:
+            return
+        slots = (capacity or self.max_items or DEFAULT_CAPACITY) + encoding.CHUNK_ROWS
+        most = self.max_value_bytes // size - encoding.CHUNK_ROWS
+        hint = f"shrink the item, lower max_items (at most {most} for this item)" if most > 0 \
+            else "shrink the item"
+        hard = limits(self.connection).hard_value_bytes
+        store = f" (the store refuses values over {hard})" if hard else ""
+        raise ValueTooLargeError(
+            f"item {record.id!r:.80} encodes to {size} bytes, over {limit}: "
+            f"max_item_bytes is {self.max_item_bytes}, and max_value_bytes is "
+            f"{self.max_value_bytes} shared by {slots} slots (capacity + "
+            f"{encoding.CHUNK_ROWS}), so that a full timeline always fits; {hint}, or "
+            f"raise max_item_bytes, or max_value_bytes{store}"
         )
-        self.stats.add(reads=1)
-        stated = [v.capacity for v in values if v.capacity is not None]
-        capacity = min(stated) if stated else self.max_items or DEFAULT_CAPACITY
-        fixed = bool(stated)
-        if not fixed and any(v.legacy for v in values):
-            # Written by an older timak, which stored no capacity: keep all
-            # it holds, and at least the configured capacity.
-            held = len(merge(values, encoding.MAX_CAPACITY))
-            fixed = held > capacity
-            capacity = max(capacity, held)
-        merged = merge(values, capacity)
-        if corrupt and not skip_corrupt:
-            error = corrupt[0]
-            error.partial = merged
-            raise error
-        return _Read(merged, fetched, corrupt, fixed)
 
-    def _decode(self, sibling: bytes) -> TimelineValue:
-        if len(sibling) > _SMALL_CACHE_BYTES:
-            return encoding.decode(sibling, lazy=True)
-        value = self._small.get(sibling)
-        if value is None:
-            value = encoding.decode(sibling, lazy=True)
-            self._remember(sibling, value)
-        return value
-
-    def _remember(self, data: bytes, value: TimelineValue) -> None:
-        if len(data) <= _SMALL_CACHE_BYTES:
-            with self._blind_lock:
-                if len(self._small) >= _SMALL_CACHE_MAX:
-                    del self._small[next(iter(self._small))]
-                self._small[data] = value
-
-    def _repair(self, key: str, merged: TimelineValue, fetched: Fetched) -> bool:
-        # The read itself succeeded; a failed repair loses nothing (the
-        # siblings are still there), is logged, and the next read tries again.
-        fold = _folds.Fold(key, encoding.encode(merged), fetched.context,
-                           len(fetched.siblings), partial=False)
-        if not _folds.store_fold(self, fold):
-            return False
-        self.stats.add(repairs=1, siblings_merged=fold.merged)
-        return True
+    def _read(self, key: str, *, skip_corrupt: bool = False, repair: bool = True) -> Read:
+        """The engine's read (for tests and tools that inspect a key)."""
+        return self._engine.read(key, skip_corrupt=skip_corrupt, repair=repair)
 
     def _write(self, key: str, record: Record, raw: bool) -> list[Any]:
-        # Read, merge the new record in, store with the read's context: the
-        # store replaces exactly the siblings merged here, and any sibling
-        # written meanwhile survives beside it. A corrupt sibling raises
-        # before anything is written.
-        read = self._read(check_key(key), repair=False)
-        capacity = read.value.capacity
-        assert capacity is not None  # _merged always states one
-        if self.max_items is not None and read.fixed and capacity != self.max_items:
-            raise ConfigError(
-                f"key {key!r} holds a timeline of capacity {capacity}, but this Timeline has "
-                f"max_items={self.max_items}; writing would trim or resurrect items. Use "
-                "Timeline(max_items=None) to adopt the stored capacity"
-            )
-        self._sized(record, capacity)
-        merged = merge([read.value], capacity, extra=[record])
-        data = encoding.encode(merged)
-        self.connection.store(self.bucket, key, data, read.fetched.context)
-        self.stats.add(writes=1, siblings_merged=max(0, len(read.fetched.siblings) - 1))
-        if self.feed is not None:
-            self.feed.written(self.bucket, [key], record.arrived)
+        key = check_key(key)
+
+        size = 0 if record.deleted else len(encoding.encode(TimelineValue({record.id: record})))
+
+        def fits(capacity: int) -> None:
+            self._check_size(record, size, capacity)
+
+        merged = self._engine.write(key, [record], fits)
         return self._present(merged, raw)
 
     def _ordered(self, value: TimelineValue) -> list[Record]:

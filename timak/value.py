@@ -78,8 +78,9 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import msgpack
 
-from ._records import Chunk, ItemId, Record, Score, order_key
+from ._records import Chunk, ItemId, Record, Score, order_key, unpack_data
 from .errors import (
+    CorruptValueError,
     InvalidDataError,
     InvalidInputError,
     InvalidItemError,
@@ -109,7 +110,8 @@ _SMALL = 64
 
 
 class TimelineValue(Mapping[ItemId, Record]):
-    """An immutable map of id -> ``Record``, at most ``capacity`` of them.
+    """An immutable map of id -> ``Record``, at most ``capacity`` of them
+    (nothing reassigns ``capacity`` or ``legacy`` after construction).
 
     ``TimelineValue(records, capacity=None)``: ``capacity`` is what the value
     states about its timeline (``None``: nothing, as for a blind write).
@@ -117,7 +119,7 @@ class TimelineValue(Mapping[ItemId, Record]):
     a format that had no capacity.
     """
 
-    __slots__ = ("_chunks", "_dict", "_len", "_where", "capacity", "legacy")
+    __slots__ = ("_chunks", "_dict", "_len", "_where", "capacity", "checked", "legacy")
 
     def __init__(
         self, records: Mapping[ItemId, Record] | None = None, *, capacity: int | None = None
@@ -135,6 +137,9 @@ class TimelineValue(Mapping[ItemId, Record]):
         self._where: dict[ItemId, tuple[int, int]] | None = None
         self.capacity = capacity
         self.legacy = False
+        #: Whether every byte behind this value was checked in full
+        #: (``timak._encoding.validate``): a cache, not part of the value.
+        self.checked = True
 
     @classmethod
     def from_chunks(
@@ -148,10 +153,11 @@ class TimelineValue(Mapping[ItemId, Record]):
         value._where = None
         value.capacity = capacity
         value.legacy = legacy
+        value.checked = False
         return value
 
     @classmethod
-    def of(cls, records: Iterable[Record], capacity: int) -> TimelineValue:
+    def of(cls, records: Iterable[Record], capacity: int | None) -> TimelineValue:
         """The value holding the winning record per id, trimmed to ``capacity``."""
         return merge([], capacity, extra=records)
 
@@ -231,10 +237,13 @@ class TimelineValue(Mapping[ItemId, Record]):
         """The record with the largest ``order_key``, or ``None`` if empty."""
         return self._chunks[0].prefix(1)[0] if self._chunks else None
 
-    def trimmed(self, capacity: int) -> TimelineValue:
-        """This value stating ``capacity``, without records beyond it."""
-        if self.capacity == capacity and len(self) <= capacity:
+    def trimmed(self, capacity: int | None) -> TimelineValue:
+        """This value stating ``capacity``, without records beyond it
+        (``None``: stating none, and keeping every record)."""
+        if self.capacity == capacity and (capacity is None or len(self) <= capacity):
             return self
+        if capacity is None:
+            return TimelineValue.from_chunks(list(self._chunks), None)
         return TimelineValue.from_chunks(_head(self._chunks, capacity), capacity)
 
 
@@ -250,28 +259,42 @@ def _head(chunks: Iterable[Chunk], count: int) -> list[Chunk]:
 
 def merge(
     values: Iterable[Mapping[ItemId, Record]],
-    capacity: int,
+    capacity: int | None = None,
     *,
     extra: Iterable[Record] = (),
-    big: int = _SMALL,
 ) -> TimelineValue:
-    """Join ``values`` (and ``extra`` records) into one value.
+    """Join ``values`` (and ``extra`` records, as one more value) into one.
 
-    ``big`` only tunes speed, never the result: values with more records
-    than it keep their chunks when everything else is newer (a partial fold
-    passes the size of its second largest value, so the previous delta
-    is kept as it is).
-
-    The join states the smallest of ``capacity`` and the capacities that
-    ``values`` state: to keep a stored capacity, pass it (``timak.timelines``
-    passes the smallest one the siblings state). See the module docstring
-    for the rules and why they form a lattice.
+    The join states the smallest of the capacities that ``values`` state
+    and ``capacity`` (``None``: the caller adds none), and keeps that many
+    records; when nothing states a capacity, it states none and keeps every
+    record (a join of blind writes is never trimmed by whoever joins them).
+    See the module docstring for the rules and why they form a lattice.
     """
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+    return join(values, capacity, extra=extra)
+
+
+def join(
+    values: Iterable[Mapping[ItemId, Record]],
+    capacity: int | None = None,
+    *,
+    extra: Iterable[Record] = (),
+    reuse_above: int = _SMALL,
+) -> TimelineValue:
+    """``merge``, with the one speed knob the engine sets: values with more
+    than ``reuse_above`` records keep their encoded chunks when everything
+    else is newer (a partial fold passes the size of its second largest
+    value, so the previous delta is kept as it is). It never changes the
+    result."""
+    big = reuse_above
+    if capacity is not None and (
+        isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
+    ):
         raise ValueError("capacity must be at least 1")
     vals = [v if isinstance(v, TimelineValue) else TimelineValue(v) for v in values]
     records = list(extra)
-    cap = min([capacity, *(v.capacity for v in vals if v.capacity is not None)])
+    stated = [c for c in (capacity, *(v.capacity for v in vals)) if c is not None]
+    cap = min(stated) if stated else None
     fast = _merge_onto_largest(vals, records, cap, big)
     if fast is not None:
         return fast
@@ -279,7 +302,7 @@ def merge(
     for value in vals:
         _absorb(winners, value.iter_newest())
     _absorb(winners, records)
-    if len(winners) > cap:
+    if cap is not None and len(winners) > cap:
         kept = heapq.nlargest(cap, winners.values(), key=order_key)
     else:
         kept = sorted(winners.values(), key=order_key, reverse=True)
@@ -294,7 +317,7 @@ def _absorb(winners: dict[ItemId, Record], records: Iterable[Record]) -> None:
 
 
 def _merge_onto_largest(
-    vals: list[TimelineValue], extra: list[Record], cap: int, big: int
+    vals: list[TimelineValue], extra: list[Record], cap: int | None, big: int
 ) -> TimelineValue | None:
     """The join when the large values share a tail of records (the same
     stored bytes: siblings that concurrent writes made from one value) and
@@ -330,7 +353,7 @@ def _merge_onto_largest(
     if fresh and tail and order_key(fresh[-1]) <= order_key(tail[0].prefix(1)[0]):
         return None
     chunks = [Chunk([r.id for r in fresh], fresh), *tail] if fresh else tail
-    return TimelineValue.from_chunks(_head(chunks, cap), cap)
+    return TimelineValue.from_chunks(chunks if cap is None else _head(chunks, cap), cap)
 
 
 def _shared_tail(bigs: list[TimelineValue]) -> tuple[list[Record], list[Chunk]]:
@@ -443,27 +466,23 @@ def check_score(score: object) -> Score:
     return score
 
 
-def check_data(data: object) -> None:
-    """Raise ``InvalidDataError`` unless ``data`` can be stored as item data.
+def check_data(data: object) -> bytes:
+    """Return the encoding of ``data`` as item data, or raise
+    ``InvalidDataError`` if it cannot be stored.
 
     Item data is what msgpack encodes without extension types: None, bool,
     int (64-bit), float, str, bytes, and lists/tuples and dicts of those.
+    The check is the one a read makes (``timak._records``): whatever is
+    stored decodes again, so a value that cannot decode never poisons its
+    key (msgpack packs a tuple dict key that unpacks as an unhashable list).
     """
-    def refuse_extension(code: int, _: bytes) -> object:
-        raise ValueError(f"msgpack extension type {code} (ExtType) is not item data")
-
     try:
-        # Unpack too: msgpack packs a tuple dict key that unpacks as an
-        # unhashable list, and a value that cannot decode poisons its key.
-        packed = msgpack.packb(data)
-        unpacked = msgpack.unpackb(packed, raw=False, strict_map_key=False,
-                                   ext_hook=refuse_extension, timestamp=1)
-        # ext_hook never sees msgpack.Timestamp (extension -1); unpacked as a
-        # float it no longer packs to the same bytes.
-        if msgpack.packb(unpacked) != packed:
-            raise ValueError("msgpack extension types (Timestamp) are not item data")
-    except (TypeError, ValueError, OverflowError) as exc:
+        packed: bytes = msgpack.packb(data)
+        unpack_data(packed)
+    except (TypeError, ValueError, OverflowError, CorruptValueError) as exc:
+        reason = str(exc).removeprefix("item data does not decode: ")
         raise InvalidDataError(
-            f"obj_data cannot be stored ({exc}); use JSON-like data: "
+            f"obj_data cannot be stored ({reason}); use JSON-like data: "
             "dict, list, str, int, float, bool, None or bytes"
         ) from None
+    return packed

@@ -146,18 +146,35 @@ _Self = TypeVar("_Self", bound="UsesBackend")
 class UsesBackend:
     """Base for objects built on one store (``Timeline``, ``Feed``).
 
-    They take a ``Backend``, a store URL, or ``None`` (``default_url()``),
-    and ``close()`` closes the backend only if they opened it themselves.
+    They take a ``Backend``, a store URL, a path (``os.PathLike``, such as
+    Django's ``BASE_DIR / "timak.db"``: a SQLite file), or ``None``
+    (``default_url()``); anything else raises ``ConfigError`` here, not at
+    the first call. ``close()`` closes the backend only if they opened it
+    themselves.
     """
 
     connection: Backend
     _owns_connection: bool
 
-    def _use_backend(self, connection: Backend | str | None) -> None:
-        self._owns_connection = not isinstance(connection, Backend)
+    def _use_backend(self, connection: Backend | str | os.PathLike[str] | None) -> None:
         if connection is None:
             connection = default_url()
-        self.connection = connect(connection) if isinstance(connection, str) else connection
+        if isinstance(connection, Backend):
+            self._owns_connection = False
+            self.connection = connection
+            return
+        if isinstance(connection, os.PathLike):
+            from .sqlite import SQLiteBackend
+
+            self.connection = SQLiteBackend(connection)
+        elif isinstance(connection, str):
+            self.connection = connect(connection)
+        else:
+            raise ConfigError(
+                "connection must be a store URL (such as 'sqlite:///timak.db'), a path to "
+                f"a SQLite file, or a backend from timak.connect(url), got {connection!r:.80}"
+            )
+        self._owns_connection = True
 
     def close(self) -> None:
         """Close the backend if this object opened it from a URL."""

@@ -32,6 +32,18 @@ stay. ``Timeline`` uses it for partial folds (merge the small siblings, leave
 the big one alone). Memory and SQLite offer it; Riak cannot (a PUT with a
 vclock supersedes everything that vclock saw), and Cassandra does not yet.
 
+Capabilities are found in one place, ``capabilities(backend)``: a backend
+may declare them (a ``capabilities`` attribute holding a ``Capabilities``),
+else each is the presence of its method, looked up with ``getattr``, so a
+wrapper that delegates attributes to a backend keeps its capabilities on
+every Python version (``isinstance`` on a runtime Protocol does not: 3.12
+stopped seeing attributes a ``__getattr__`` provides).
+
+Limits: ``limits(backend)`` gives the store's ``StoreLimits``: the largest
+value the store itself accepts, the bound ``Timeline`` derives from it by
+default, and the size past which the store works less well. A backend
+declares them as a ``limits`` attribute; see docs/scaling.md for the table.
+
 Errors: a backend raises only ``timak.errors`` exceptions. Driver exceptions
 are mapped to ``UnavailableError``, ``BackendTimeoutError`` or
 ``BackendError`` inside one context manager per backend.
@@ -51,8 +63,9 @@ from ..errors import ConfigError, InvalidInputError
 from ..value import MAX_KEY_BYTES
 
 __all__ = [
-    "Backend", "Fetched", "MAX_KEY_BYTES", "Narrowing", "Replacing", "Scanning", "StoreResult",
-    "pick", "replace_many", "scan_keys",
+    "Backend", "Capabilities", "Fetched", "ListingBuckets", "MAX_KEY_BYTES", "MiB",
+    "Narrowing", "Replacing", "Scanning", "StoreLimits", "StoreResult", "capabilities",
+    "limits", "pick", "replace_many", "scan_keys",
 ]
 
 _T = TypeVar("_T")
@@ -136,14 +149,77 @@ class Scanning(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """Which optional methods a backend offers (see ``Scanning``,
+    ``Narrowing``, ``Replacing``, ``ListingBuckets``)."""
+
+    keys: bool = False
+    narrow: bool = False
+    replace_many: bool = False
+    buckets: bool = False
+
+
+def capabilities(backend: object) -> Capabilities:
+    """The optional capabilities of ``backend``: its ``capabilities``
+    attribute if it declares one, else the methods it has (by ``getattr``,
+    so that delegating wrappers keep them)."""
+    declared = getattr(backend, "capabilities", None)
+    if isinstance(declared, Capabilities):
+        return declared
+    return Capabilities(
+        keys=callable(getattr(backend, "keys", None)),
+        narrow=callable(getattr(backend, "narrow", None)),
+        replace_many=callable(getattr(backend, "replace_many", None)),
+        buckets=callable(getattr(backend, "buckets", None)),
+    )
+
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """Sizes that matter to one store.
+
+    ``hard_value_bytes``: what the store itself refuses (``None``: no limit
+    but memory); ``value_bytes``: the default bound on one encoded timeline
+    value that ``Timeline`` derives from it (room left for concurrent
+    siblings and the write's own overhead); ``advised_value_bytes``: past
+    this the store works less well (a warning, not a refusal)."""
+
+    value_bytes: int = 16 * MiB
+    hard_value_bytes: int | None = None
+    advised_value_bytes: int | None = None
+
+
+def limits(backend: object) -> StoreLimits:
+    """``backend``'s declared ``StoreLimits``, else the defaults (16 MiB)."""
+    declared = getattr(backend, "limits", None)
+    return declared if isinstance(declared, StoreLimits) else StoreLimits()
+
+
+@runtime_checkable
+class ListingBuckets(Protocol):
+    """A backend that can name the buckets holding keys. Optional, and only
+    for messages to people: ``timak compact --bucket typo`` lists the
+    buckets there are. Memory and SQLite offer it (one index scan); on
+    Cassandra and Riak it would be a cluster-wide scan."""
+
+    def buckets(self) -> list[str]:
+        """Every bucket with at least one key that holds a sibling, sorted."""
+        ...
+
+
 def scan_keys(backend: Backend, bucket: str, needed_by: str) -> Iterator[str]:
     """``backend.keys(bucket)``; ``ConfigError`` naming ``needed_by`` when the
     backend cannot list keys (is not ``Scanning``)."""
-    if not isinstance(backend, Scanning):
+    if not capabilities(backend).keys:
         raise ConfigError(
             f"{type(backend).__name__} cannot list its keys, which {needed_by} needs"
         )
-    return backend.keys(bucket)
+    keys: Iterator[str] = backend.keys(bucket)  # type: ignore[attr-defined]
+    return keys
 
 
 @runtime_checkable
@@ -195,6 +271,7 @@ def replace_many(
 ) -> list[StoreResult]:
     """``backend.replace_many`` where the backend is ``Replacing``, else a
     loop of ``store``: the same writes either way."""
-    if isinstance(backend, Replacing):
-        return backend.replace_many(bucket, entries)
+    if capabilities(backend).replace_many:
+        done: list[StoreResult] = backend.replace_many(bucket, entries)  # type: ignore[attr-defined]
+        return done
     return [backend.store(bucket, key, value, context) for key, value, context in entries]

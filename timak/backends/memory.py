@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import SplitResult
 
 from ..errors import BackendError, ConfigError, InvalidInputError
-from .base import Backend, Fetched, StoreResult, pick
+from .base import Backend, Fetched, MiB, StoreLimits, StoreResult, pick
 
 __all__ = ["MemoryBackend", "from_url"]
 
@@ -53,6 +53,10 @@ _named_lock = threading.Lock()
 
 class MemoryBackend(Backend):
     """A thread-safe dict of siblings. ``MemoryBackend(name)`` shares a store."""
+
+    #: No store limit but memory; 16 MiB keeps one value's decode sane and
+    #: moves to every other store unchanged.
+    limits = StoreLimits(value_bytes=16 * MiB)
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None and not isinstance(name, str):
@@ -184,6 +188,14 @@ class MemoryBackend(Backend):
             found = [k for (b, k), rows in self._store.rows.items() if b == bucket and rows]
         self._applied(after)
         return iter(found)
+
+    def buckets(self) -> list[str]:
+        """The buckets holding keys (``base.ListingBuckets``)."""
+        after = self._enter("buckets")
+        with self._store.lock:
+            found = sorted({b for (b, _), rows in self._store.rows.items() if rows})
+        self._applied(after)
+        return found
 
     def close(self) -> None:
         self._closed = True

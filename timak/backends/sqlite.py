@@ -15,6 +15,10 @@ durability across power loss too, at one fsync per write.
 URL: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or
 ``sqlite:///:memory:``; options ``?timeout=SECONDS`` (how long a writer waits
 for the lock, default 30) and ``?synchronous=normal|full``.
+
+A path that cannot work (its directory is missing, it names a directory,
+permissions refuse it) raises ``ConfigError`` saying what is wrong; a file
+that fails to open for another reason is an outage (``UnavailableError``).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from ..errors import (
     InvalidInputError,
     UnavailableError,
 )
-from .base import Backend, Fetched, StoreResult, pick
+from .base import Backend, Fetched, MiB, StoreLimits, StoreResult, pick
 
 __all__ = ["SQLiteBackend", "from_url"]
 
@@ -75,14 +79,44 @@ def mapped_errors(path: str) -> Iterator[None]:
         if "locked" in message or "busy" in message:
             raise BackendTimeoutError(f"SQLite {path}: lock wait timed out: {exc}") from exc
         if "unable to open" in message or "readonly" in message or "disk I/O" in message:
+            problem = _path_problem(path)
+            if problem:
+                raise ConfigError(f"SQLite {path}: {problem}") from exc
             raise UnavailableError(f"SQLite {path}: {exc}") from exc
         raise BackendError(f"SQLite {path}: {exc}") from exc
     except sqlite3.Error as exc:  # DatabaseError (a damaged file), IntegrityError, ...
         raise BackendError(f"SQLite {path}: {type(exc).__name__}: {exc}") from exc
 
 
+def _path_problem(path: str) -> str | None:
+    """What is wrong with ``path`` as a database file, if the cause of a
+    failed open is the configuration rather than an outage: a missing
+    directory, a directory named as the file, a file or directory without
+    the permissions SQLite needs. None if the path looks usable (an outage
+    then, such as running out of file descriptors, that a retry may cure)."""
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    full = os.path.abspath(path)
+    directory = os.path.dirname(full)
+    if not os.path.isdir(directory):
+        return (f"directory {directory} does not exist" if not os.path.exists(directory)
+                else f"{directory} is not a directory")
+    if os.path.isdir(full):
+        return f"{full} is a directory, not a database file"
+    if os.path.exists(full) and not os.access(full, os.R_OK | os.W_OK):
+        return f"no permission to read and write {full}"
+    # WAL needs to create its -wal and -shm files beside the database.
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"no permission to create files in {directory}"
+    return None
+
+
 class SQLiteBackend(Backend):
     """Siblings as rows of one SQLite table. Safe across threads and processes."""
+
+    #: SQLite refuses a blob over SQLITE_MAX_LENGTH (10**9 by default);
+    #: timelines keep to 16 MiB, so that they move to Cassandra or Riak.
+    limits = StoreLimits(value_bytes=16 * MiB, hard_value_bytes=1_000_000_000)
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0,
                  synchronous: str = "normal") -> None:
@@ -243,6 +277,14 @@ class SQLiteBackend(Backend):
             ).fetchall()
         return iter([r[0] for r in rows])
 
+    def buckets(self) -> list[str]:
+        """The buckets holding keys (``base.ListingBuckets``), from the index."""
+        with mapped_errors(self.path), self._shared_lock if self._shared else _nolock():
+            rows = self._conn().execute(
+                "SELECT DISTINCT bucket FROM siblings ORDER BY bucket"
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def close(self) -> None:
         """Close every connection this process opened. Connections inherited
         across a fork are left to the process that opened them: closing one
@@ -250,18 +292,30 @@ class SQLiteBackend(Backend):
         self._closed = True
         with self._all_lock:
             conns, self._all = self._all, []
-        pid = os.getpid()
+        pid = self._getpid()
         for conn, opened_by in conns:
             if opened_by == pid:
-                with contextlib.suppress(sqlite3.Error):
+                try:  # noqa: SIM105 - contextlib may be None by now (below)
                     conn.close()
+                except self._sqlite_error:
+                    pass
+
+    # close() also runs from __del__, possibly during interpreter shutdown,
+    # when this module's globals (os, sqlite3, contextlib) may already be
+    # None: it reaches what it needs through the class instead (issue 22:
+    # "'NoneType' object has no attribute 'suppress'" at exit of every
+    # Django process; tests/test_backend_sqlite.py runs that process).
+    _getpid = staticmethod(os.getpid)
+    _sqlite_error = sqlite3.Error
 
     def __del__(self) -> None:
         # A backend dropped without close() (a Timeline made from a URL and
         # never closed) closes its connections rather than leave each to the
         # garbage collector, which warns about every one since Python 3.13.
-        with contextlib.suppress(Exception):
+        try:  # noqa: SIM105 - not contextlib.suppress: see _getpid above
             self.close()
+        except Exception:
+            pass
 
 
 def _insert(conn: sqlite3.Connection, bucket: str, key: str, value: bytes) -> int:

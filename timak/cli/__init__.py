@@ -10,6 +10,8 @@ after any subcommand. The store URL comes from ``--url``, else
 
 Exit codes (``EXIT_CODES``): 0 success, 1 a check or command failed,
 2 bad input or usage, 3 the store could not be reached, 130 interrupted.
+Ctrl-C ends every command within about a second, even one that waits in a
+driver's C code (``_interrupt``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from .._version import __version__
 from ..backends import DEFAULT_URL, default_url
 from ..errors import BackendTimeoutError, InvalidInputError, TimakError, UnavailableError
+from ._interrupt import prompt_interrupts
 
 __all__ = [
     "EXIT_CODES",
@@ -148,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (see ``EXIT_CODES``)."""
+    try:
+        with prompt_interrupts():
+            return _run(argv)
+    except KeyboardInterrupt:  # also while parsing or while cleaning up
+        return 130
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     invocation[:] = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(invocation)
@@ -157,8 +168,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except KeyboardInterrupt:
-        return 130
     except InvalidInputError as exc:
         print(f"timak: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,13 @@
-"""``timak add``, ``timak get``, ``timak delete``: one timeline from the shell.
+"""``timak add``, ``get``, ``range``, ``count``, ``delete``: one timeline from the shell.
 
-``get`` prints one line per item: id, score and data in columns (a header
-first, unless ``--no-header``), or with ``--json`` one JSON object per line,
-``{"id", "score", "datetime", "data"}``. ``add`` and ``delete`` print what
+``get`` and ``range`` print one line per item: id, score and data in columns
+(a header first, unless ``--no-header``), or with ``--json`` JSON Lines: one
+JSON object per line, ``{"id", "score", "datetime", "data"}`` (so a JSON
+parser reads each line, not the whole output: ``python -m json.tool
+--json-lines``). When they print one page (``--limit`` or ``--cursor``),
+``--json`` ends with ``{"next_cursor": CURSOR}``, ``null`` after the last
+page, and without ``--json`` the next page's command goes to stderr.
+``count`` prints the number of visible items. ``add`` and ``delete`` print what
 changed and how many items the timeline holds (``--print-timeline`` prints
 the whole timeline after it, as timak 0.1 did).
 
@@ -24,11 +29,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from .._cursors import decode_page_cursor, encode_cursor
+from .._records import order_key
 from .._scores import to_score
 from ..backends import connect
-from ..errors import InvalidDataError, InvalidScoreError, ValueTooLargeError
+from ..errors import ConfigError, InvalidDataError, InvalidScoreError, ValueTooLargeError
 from ..feed import DEFAULT_BUCKET, Feed
-from ..timelines import MAX_ITEM_BYTES, MAX_VALUE_BYTES, Timeline
+from ..timelines import MAX_ITEM_BYTES, Timeline
 from ..value import Record
 from . import invocation, store_url
 from ._output import SCORE_MODES, data_text, datetime_text, dump_json, print_table, score_text
@@ -76,7 +83,9 @@ def register(commands: Any) -> None:
     )
     common.add_argument(
         "--json", action="store_true",
-        help='print JSON lines: {"id", "score", "datetime", "data"} per item',
+        help='print JSON Lines, one object per line (not one JSON document: read it '
+        'with `python -m json.tool --json-lines` or `jq`): {"id", "score", '
+        '"datetime", "data"} per item; a page ends with {"next_cursor": CURSOR or null}',
     )
     common.add_argument(
         "--scores", choices=SCORE_MODES, default="auto",
@@ -123,11 +132,14 @@ def register(commands: Any) -> None:
     )
     add.add_argument(
         "--max-item-bytes", type=parse_size, default=MAX_ITEM_BYTES, metavar="SIZE",
-        help=f"largest encoded item, e.g. 5MB (default: {MAX_ITEM_BYTES // 1024}K)",
+        help=f"largest encoded item (default: {MAX_ITEM_BYTES // 1024}K); an item may "
+        "also take at most max-value-bytes / (max-items + 48): 15K per item at the "
+        "default capacity 1,000, ~150 bytes at 100,000",
     )
     add.add_argument(
-        "--max-value-bytes", type=parse_size, default=MAX_VALUE_BYTES, metavar="SIZE",
-        help=f"largest encoded timeline, e.g. 16MB (default: {MAX_VALUE_BYTES >> 20}MB)",
+        "--max-value-bytes", type=parse_size, default=None, metavar="SIZE",
+        help="largest encoded timeline (default: the store's bound, 15MB on Cassandra, "
+        "16MB on memory, SQLite and Riak)",
     )
     add.set_defaults(func=_add)
 
@@ -141,6 +153,30 @@ def register(commands: Any) -> None:
                      help="print at most N items, and the cursor of the next page")
     get.add_argument("--cursor", help="start after this cursor (printed by --limit)")
     get.set_defaults(func=_get)
+
+    ranged = commands.add_parser(
+        "range", parents=[common, listing], help="print the items between two scores",
+        description="Print the items of timeline KEY with START <= score <= STOP, newest "
+        "first, as `get` does. Either bound may be left out. Scores are numbers, ISO-8601 "
+        "datetimes or 'now'; a datetime is stored as microseconds since the epoch, so on "
+        "a timeline of datetimes a numeric bound counts microseconds. START after STOP "
+        "exits 2.",
+    )
+    ranged.add_argument("key", metavar="KEY", help="timeline key")
+    ranged.add_argument("--start", metavar="SCORE", help="lowest score (default: none)")
+    ranged.add_argument("--stop", metavar="SCORE", help="highest score (default: none)")
+    ranged.add_argument("--limit", type=positive_int, metavar="N",
+                        help="print at most N items, and the cursor of the next page")
+    ranged.add_argument("--cursor", help="start after this cursor (printed by --limit)")
+    ranged.set_defaults(func=_range)
+
+    count = commands.add_parser(
+        "count", parents=[common], help="print how many items a timeline holds",
+        description="Print how many visible (not deleted) items timeline KEY holds: the "
+        'number alone, or with --json {"key": KEY, "count": N}.',
+    )
+    count.add_argument("key", metavar="KEY", help="timeline key")
+    count.set_defaults(func=_count)
 
     delete = commands.add_parser(
         "delete", parents=[common, listing, writing], help="delete an item",
@@ -165,7 +201,7 @@ def _timeline(args: argparse.Namespace, write: bool = False) -> Iterator[Timelin
         sizes = {}
         if hasattr(args, "max_item_bytes"):
             sizes = {"max_item_bytes": args.max_item_bytes,
-                     "max_value_bytes": max(args.max_value_bytes, args.max_item_bytes)}
+                     "max_value_bytes": args.max_value_bytes}
         yield Timeline(
             connection=backend, bucket=args.bucket, max_items=args.max_items,
             order="asc" if getattr(args, "asc", False) else "desc", feed=feed, **sizes,
@@ -267,7 +303,47 @@ def _get(args: argparse.Namespace) -> int:
             next_cursor = None
         else:
             records, next_cursor = _visible_page(tl, args.key, args.limit or _ALL, args.cursor)
+    return _print_listing(records, next_cursor, args)
+
+
+def _range(args: argparse.Namespace) -> int:
+    # Each bound on its own: a shell user may give one with a zone and one
+    # without (read as UTC), which Timeline.range refuses to mix.
+    start = None if args.start is None else to_score(parse_score(args.start))
+    stop = None if args.stop is None else to_score(parse_score(args.stop))
+    if start is not None and stop is not None and start > stop:
+        raise InvalidScoreError(f"--start {args.start} is after --stop {args.stop}")
+    after = None if args.cursor is None else decode_page_cursor(args.cursor)
+    with _timeline(args) as tl:
+        records = [r for r in tl.range(args.key, start, stop, raw=True) if not r.deleted]
+    # One read, paged here with Timeline.page's cursors: the position of the
+    # last item printed, so items arriving on top never shift a later page.
+    if after is not None:
+        if tl.order == "desc":
+            records = [r for r in records if order_key(r) < after]
+        else:
+            records = [r for r in records if order_key(r) > after]
+    next_cursor = None
+    if args.limit is not None and len(records) > args.limit:
+        del records[args.limit:]
+        next_cursor = encode_cursor("p", list(order_key(records[-1])))
+    return _print_listing(records, next_cursor, args)
+
+
+def _count(args: argparse.Namespace) -> int:
+    with _timeline(args) as tl:
+        count = tl.count(args.key)
+    print(dump_json({"key": args.key, "count": count}) if args.json else count)
+    return 0
+
+
+def _print_listing(records: list[Record], next_cursor: str | None,
+                   args: argparse.Namespace) -> int:
+    """Print what ``get`` or ``range`` found, and where the next page starts."""
     _print_records(records, args)
+    paged = args.limit is not None or args.cursor is not None
+    if args.json and paged:
+        print(dump_json({"next_cursor": next_cursor}))
     if not records and not args.json:
         print(f"{shown(args.key)}: no items" + (" after this cursor" if args.cursor else ""),
               file=sys.stderr)
@@ -330,21 +406,42 @@ def _report(args: argparse.Namespace, op: str, score: Any, result: list[Record])
     return 0
 
 
+#: How the engine tells a program to adopt a key's stored capacity: the
+#: sentence from "Use max_items=None" (or "Use Timeline(max_items=None)") on.
+_PYTHON_CAPACITY_ADVICE = re.compile(r"Use (?:Timeline\()?max_items=None.*$", re.DOTALL)
+
+
+@contextlib.contextmanager
+def _shell_advice() -> Iterator[None]:
+    """Turn the Python advice of a capacity mismatch into the shell's: the
+    shell adopts the stored capacity when --max-items is left out."""
+    try:
+        yield
+    except ConfigError as exc:
+        message = str(exc)
+        if "holds a timeline of capacity" not in message \
+                or not _PYTHON_CAPACITY_ADVICE.search(message):
+            raise
+        message = message.replace("this Timeline has max_items=", "--max-items is ")
+        raise ConfigError(_PYTHON_CAPACITY_ADVICE.sub(
+            "Leave out --max-items to write at the capacity the key stores", message)) from None
+
+
 def _add(args: argparse.Namespace) -> int:
     data = None if args.data is None else read_data(args.data)
     item_id, score = _id(args), parse_score(args.score)
-    with _timeline(args, write=True) as tl:
+    with _timeline(args, write=True) as tl, _shell_advice():
         try:
             result = tl.add(args.key, item_id, score, data, raw=True)
         except ValueTooLargeError as exc:
-            raise ValueTooLargeError(f"{exc}; raise the limits with --max-item-bytes and "
-                                     "--max-value-bytes (e.g. 8MB)") from None
+            raise ValueTooLargeError(f"{exc} (the options: --max-items, --max-item-bytes, "
+                                     "--max-value-bytes)") from None
     return _report(args, "add", to_score(score), result)
 
 
 def _delete(args: argparse.Namespace) -> int:
     item_id = _id(args)
     score = None if args.score is None else parse_score(args.score)
-    with _timeline(args, write=True) as tl:
+    with _timeline(args, write=True) as tl, _shell_advice():
         result = tl.delete(args.key, item_id, score, raw=True)
     return _report(args, "delete", None if score is None else to_score(score), result)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
+from ..backends import Backend
+from ..backends.base import capabilities
 from ..timelines import Timeline
 from . import store_url
 from ._basic import positive_int
+from ._output import text
 from ._progress import Progress
 
 __all__ = ["register"]
@@ -33,12 +37,25 @@ def register(commands: Any) -> None:
     parser.set_defaults(func=_compact)
 
 
+def _say_empty(backend: Backend, bucket: str) -> None:
+    """A bucket without keys is most often a misspelt one: say so, and name
+    the buckets there are where the store can list them."""
+    message = f"timak compact: bucket {text(bucket)} holds no keys"
+    if capabilities(backend).buckets:
+        others = backend.buckets()  # type: ignore[attr-defined]
+        message += ("; buckets on this store: " + ", ".join(map(text, others))
+                    if others else "; this store holds no keys at all")
+    print(message, file=sys.stderr)
+
+
 def _compact(args: argparse.Namespace) -> int:
     progress = Progress("keys swept")
     with Timeline(connection=store_url(args), bucket=args.bucket,
                   max_items=args.max_items) as tl:
         stats = tl.compact(progress=progress.update, workers=args.workers)
-    progress.finish()
+        progress.finish()
+        if stats.keys == 0:
+            _say_empty(tl.connection, args.bucket)
     print(f"keys={stats.keys} folded={stats.folded} siblings_merged={stats.siblings_merged} "
           f"corrupt={stats.corrupt}")
     print("(keys swept; keys that held more than one sibling and were folded; the siblings "

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from queue import Empty
 from typing import Any
 
-from ..backends import connect, redact_url
+from ..backends import connect, redact_url, split_url
+from ..errors import ConfigError
 from ..timelines import Timeline
 from . import store_url
 from ._basic import positive_int
@@ -208,6 +209,7 @@ def _demo(args: argparse.Namespace) -> int:
     tmpdir = None
     if explicit:
         url = store_url(args)
+        _refuse_per_process(url)
     else:
         # The embedded default, in a fresh file so runs never mix.
         tmpdir = tempfile.mkdtemp(prefix="timak-demo-")
@@ -222,6 +224,17 @@ def _demo(args: argparse.Namespace) -> int:
         if not args.keep:
             _cleanup(url, bucket, net, tmpdir)
     return 0 if ok else 1
+
+
+def _refuse_per_process(url: str) -> None:
+    """The writers are processes: a store private to one process would give
+    each its own, and the check would report every timeline as lost."""
+    if url.startswith("memory:") or split_url(url).path == "/:memory:":
+        raise ConfigError(
+            f"timak demo runs its writers as processes, and {redact_url(url)} is private "
+            "to one process: leave out --url (a temporary SQLite file) or use "
+            "sqlite:///FILE or a server URL"
+        )
 
 
 def _cleanup(url: str, bucket: str, net: Network, tmpdir: str | None) -> None:

@@ -19,12 +19,13 @@ from typing import Any
 from urllib.parse import quote
 
 from ..backends import split_url
+from ..backends._riak_setup import DEFAULT_BUCKET_TYPE, setup_commands
 from ..errors import BackendTimeoutError, ConfigError, UnavailableError
 from . import store_url
 
 __all__ = ["register"]
 
-_DEFAULT_TYPE = "timak"  # timak.backends.riak.DEFAULT_BUCKET_TYPE, without importing urllib3
+_DEFAULT_TYPE = DEFAULT_BUCKET_TYPE
 
 
 def register(commands: Any) -> None:
@@ -53,8 +54,6 @@ def register(commands: Any) -> None:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    from ..backends.riak import setup_commands
-
     print("# Run once, on any one Riak node, as the user that runs Riak:")
     for command in setup_commands(args.bucket_type):
         print(command)

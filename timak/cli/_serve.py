@@ -80,7 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
             raise
         raise MissingDriverError(
             f"timak serve needs the server extra ({exc.name} is missing): "
-            "pip install 'timak[server]'"
+            "pip install 'timak[server]' (in a checkout of timak, pip install '.[server]')"
         ) from exc
     tokens = Tokens.load(args.tokens)
     if tokens.open and not _loopback(args.host) and not args.insecure:

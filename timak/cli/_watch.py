@@ -7,6 +7,9 @@ so the skew window that makes polling lose nothing never shows older items.
 A store error does not end it: it says so on stderr, waits (0.5 s, doubling
 up to 30 s), reconnects and goes on from its cursors, so nothing is missed.
 ``--exit-on-error`` exits 3 at the first error instead.
+
+Once it has read where it starts from, it says ``timak watch: ready ...``
+on stderr: every write after that line is printed.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from . import store_url
 from ._basic import positive_int
 from ._output import SCORE_MODES, data_text, datetime_text, dump_json, iso, score_text, text
 
-__all__ = ["format_change", "register"]
+__all__ = ["READY", "format_change", "register"]
+
+#: Printed on stderr once watch has read where it starts from.
+READY = "ready: printing changes as they arrive (Ctrl-C to stop)"
 
 #: Waits between attempts after a store error: 0.5 s doubling up to this.
 MAX_BACKOFF = 30.0
@@ -162,6 +168,9 @@ def _watch(args: argparse.Namespace) -> int:
                 tl = Timeline(backend, args.bucket, max_items=args.max_items, feed=feed)
                 if cursors is None:
                     cursors = _start(tl, args)
+                    # Said once the start cursors are taken: every write after
+                    # this line is printed (scripts and tests wait for it).
+                    print(f"timak watch: {READY}", file=sys.stderr, flush=True)
                 for change in tl.watch(args.keys or None, args.interval, cursors=cursors):
                     print(format_change(change, args.json, args.scores), flush=True)
         except BackendError as exc:

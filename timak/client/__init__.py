@@ -23,7 +23,8 @@ What differs, and why:
   is its store, and every timak write is safe to retry;
 * ``watch`` is pushed over the service's WebSocket, not polled by the app.
 
-Needs the ``client`` extra: ``pip install 'timak[client]'``.
+Needs the ``client`` extra: ``pip install 'timak[client]'`` (in a checkout
+of timak, ``pip install '.[client]'``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ try:
     import httpx
 except ImportError as exc:  # pragma: no cover - the extra is installed in CI
     raise MissingDriverError(
-        "timak.client needs the client extra (httpx is missing): pip install 'timak[client]'"
+        "timak.client needs the client extra (httpx is missing): pip install "
+        "'timak[client]' (in a checkout of timak, pip install '.[client]')"
     ) from exc
 
 from ..activity import Activity, ActivityPage, AggregatedPage

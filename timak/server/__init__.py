@@ -7,7 +7,8 @@ an OpenAPI document, bearer tokens, ``/healthz``, ``/readyz`` and
 ``timak.activity`` and ``timak.errors``. The guide is ``docs/server.md``;
 ``timak.client`` is its client, with the library's API.
 
-Needs the ``server`` extra: ``pip install 'timak[server]'``.
+Needs the ``server`` extra: ``pip install 'timak[server]'`` (in a checkout
+of timak, ``pip install '.[server]'``).
 
 Modules (all private): ``_app`` (routes, auth, limits, access log),
 ``_service`` (what each route does), ``_subscriptions`` (one poller per
@@ -26,7 +27,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the extra is installed in CI
     raise MissingDriverError(
         f"timak.server needs the server extra ({exc.name} is missing): "
-        "pip install 'timak[server]'"
+        "pip install 'timak[server]' (in a checkout of timak, pip install '.[server]')"
     ) from exc
 
 from ._app import create_app, shutdown

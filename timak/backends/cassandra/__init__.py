@@ -92,8 +92,9 @@ try:
     import cassandra.cluster  # noqa: F401 - checked here, used by the modules below
 except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise MissingDriverError(
-        "the Cassandra backend needs the cassandra-driver package: "
-        "pip install 'timak[cassandra]'"
+        "the Cassandra backend needs the cassandra-driver package: pip install "
+        "'cassandra-driver>=3.29' (the timak[cassandra] extra; in a checkout of timak, "
+        "pip install '.[cassandra]')"
     ) from _exc
 
 from ._backend import CassandraBackend, Inspection, from_url

@@ -41,7 +41,7 @@ from ...errors import (
     InvalidInputError,
     InvalidKeyError,
 )
-from ..base import Backend, Fetched, StoreResult
+from ..base import Backend, Fetched, MiB, StoreLimits, StoreResult
 from ._errors import map_errors
 from ._options import TABLE, CassandraOptions, parse_url
 from ._positions import FoldContext, build_context
@@ -134,6 +134,12 @@ class CassandraBackend(Backend):
     ``store`` returns ``None`` (the sibling count is not known without a
     read). Reads use ``read_consistency``, writes ``write_consistency``.
     """
+
+    #: Cassandra refuses a mutation over max_mutation_size, half of
+    #: commitlog_segment_size (32 MiB by default): 16 MiB. A store with a
+    #: context is one batch (the value, its key and range tombstones), so a
+    #: value keeps 1 MiB below that.
+    limits = StoreLimits(value_bytes=15 * MiB, hard_value_bytes=16 * MiB)
 
     def __init__(self, options: CassandraOptions, *, create: bool | None = None) -> None:
         self.options = options

@@ -59,7 +59,8 @@ try:
     import urllib3  # noqa: F401 - checked here, used by the modules below
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDriverError(
-        "the Riak backend needs urllib3: pip install 'timak[riak]'"
+        "the Riak backend needs urllib3: pip install 'urllib3>=2.0' (the timak[riak] "
+        "extra; in a checkout of timak, pip install '.[riak]')"
     ) from exc
 
 from .._query import parse_size

@@ -29,7 +29,7 @@ from ...errors import (
     LargeObjectWarning,
     ValueTooLargeError,
 )
-from ..base import Backend, Fetched, StoreResult
+from ..base import Backend, Fetched, MiB, StoreLimits, StoreResult
 from ._common import (
     _ACCEPT_COUNT,
     _ACCEPT_SIBLINGS,
@@ -98,6 +98,13 @@ class RiakBackend(Backend):
         ``TIMAK_RIAK_PASSWORD``). Needs TLS, as Riak refuses credentials over
         plain HTTP.
     """
+
+    #: Riak refuses an object over 50 MiB (object.size.maximum), all
+    #: siblings together: 16 MiB leaves room for three full siblings (a
+    #: value written by concurrent read-modify-writes) and the blind ones.
+    #: Riak is at its best under 1 MB.
+    limits = StoreLimits(value_bytes=16 * MiB, hard_value_bytes=50 * MiB,
+                         advised_value_bytes=1_000_000)
 
     def __init__(
         self,

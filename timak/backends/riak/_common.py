@@ -9,7 +9,9 @@ from ...errors import (
     InvalidKeyError,
 )
 
-DEFAULT_BUCKET_TYPE = "timak"
+# Its home is _riak_setup, which `timak riak setup` imports without urllib3.
+from .._riak_setup import DEFAULT_BUCKET_TYPE as DEFAULT_BUCKET_TYPE
+
 MIB = 1024 * 1024
 #: Riak's own defaults: ``object.size.warning_threshold`` and
 #: ``object.size.maximum`` (cuttlefish ``bytesize``, so 1024-based).

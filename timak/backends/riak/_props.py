@@ -4,13 +4,12 @@ commands that set a bucket type up."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from ._common import (
-    DEFAULT_BUCKET_TYPE,
-)
+from .._riak_setup import setup_commands
+
+__all__ = ["props_problems", "setup_commands"]
 
 
 def props_problems(props: Mapping[str, Any]) -> list[str]:
@@ -41,21 +40,5 @@ def props_problems(props: Mapping[str, Any]) -> list[str]:
     if props.get("datatype") not in (None, "", "undefined"):
         problems.append(f"datatype is {props.get('datatype')!r}: a CRDT type refuses plain values")
     return problems
-
-
-def setup_commands(bucket_type: str = DEFAULT_BUCKET_TYPE) -> list[str]:
-    """The ``riak admin`` commands that create and activate a bucket type for timak."""
-    props = json.dumps({"props": {"allow_mult": True}}, separators=(",", ":"))
-    name = _shell_quote(bucket_type)
-    return [
-        f"riak admin bucket-type create {name} '{props}'",
-        f"riak admin bucket-type activate {name}",
-    ]
-
-
-def _shell_quote(word: str) -> str:
-    if re.fullmatch(r"[A-Za-z0-9_.-]+", word):
-        return word
-    return "'" + word.replace("'", "'\"'\"'") + "'"
 
 
