@@ -495,6 +495,11 @@ class RiakTestDouble:
         self._add(_Fault("drop", _methods(methods), path_contains, after_apply=after_apply),
                   times)
 
+    def clear_faults(self) -> None:
+        """Forget every fault not yet taken: the store is back."""
+        with self.lock:
+            self._faults.clear()
+
     def _add(self, fault: _Fault, times: int) -> None:
         with self.lock:
             self._faults.extend([fault] * times)

@@ -99,7 +99,7 @@ def test_help_lists_the_commands_and_exit_codes() -> None:
     result = run("--help")
     assert result.returncode == 0
     commands = ["add", "get", "range", "count", "delete", "demo", "compact", "watch",
-                "cassandra", "riak", "bench", "check"]
+                "serve", "cassandra", "riak", "bench", "check"]
     # The parser offers exactly these commands, and the help lists each as a
     # word at the start of its own line (not inside another word or sentence).
     choices = [

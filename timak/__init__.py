@@ -25,6 +25,7 @@ from ._scores import from_datetime, to_datetime
 from ._version import __version__
 from .backends import Backend, Fetched, connect
 from .errors import (
+    AccessDeniedError,
     BackendError,
     BackendTimeoutError,
     ConfigError,
@@ -51,6 +52,7 @@ from .timelines import Change, Changes, CompactStats, Page, Timeline, TimelineSt
 from .value import Record, TimelineValue, merge
 
 __all__ = [
+    "AccessDeniedError",
     "Backend",
     "BackendError",
     "BackendTimeoutError",

@@ -19,6 +19,8 @@
     │   └── InvalidFollowError             follow of oneself, copy_limit below 0
     ├── CorruptValueError                  stored bytes that do not decode; the
     │                                      bytes are left where they are
+    ├── AccessDeniedError (PermissionError)  a timak service refused the token
+    │                                      (``timak.client``: HTTP 401 or 403)
     ├── BackendError                       the store failed to do what was asked
     │   ├── UnavailableError (ConnectionError)   down, refused, not enough replicas
     │   └── BackendTimeoutError (TimeoutError)   no answer in time; the write may
@@ -38,6 +40,7 @@ inside one context manager each, so no driver exception reaches the caller.
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "BackendError",
     "BackendTimeoutError",
     "ConfigError",
@@ -142,6 +145,12 @@ class CorruptValueError(TimakError):
         #: Where a read met the corrupt sibling: the merge of the siblings
         #: that did decode (a ``TimelineValue``), else ``None``.
         self.partial: object = None
+
+
+class AccessDeniedError(TimakError, PermissionError):
+    """A timak service (``timak serve``) refused the request's token: none or
+    an unknown one (HTTP 401), or a read-only one for a write (403). Raised
+    by ``timak.client``; nothing was written."""
 
 
 class BackendError(TimakError):

@@ -37,7 +37,8 @@ __all__ = [
 
 #: Modules in this package that register subcommands, in ``--help`` order.
 COMMAND_MODULES = (
-    "_basic", "_demo", "_compact", "_watch", "_cassandra", "_riak", "_bench", "_check",
+    "_basic", "_demo", "_compact", "_watch", "_serve", "_cassandra", "_riak", "_bench",
+    "_check",
 )
 
 #: What each exit status means; printed by ``timak --help``.
