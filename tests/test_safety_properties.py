@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import given, settings
@@ -60,22 +61,39 @@ def _read(tl: Timeline, op: str, key: str, **options: Any) -> None:
         tl.compact([key])
 
 
-@settings(max_examples=examples(300), deadline=None)
-@given(steps=steps, fold_at=st.integers(2, 6))
-def test_blind_only_keys_read_at_any_capacity_lose_nothing(
-    steps: list[tuple[str, Any, int]], fold_at: int
-) -> None:
-    store = MemoryBackend()
+def _writer(store: MemoryBackend, bucket: str, fold_at: int) -> Timeline:
     clock = iter(range(1, 10**6))
-    writer = Timeline(store, max_items=WRITER_CAPACITY, fold_at=fold_at,
-                      clock=lambda: next(clock))
+    return Timeline(store, bucket=bucket, max_items=WRITER_CAPACITY, fold_at=fold_at,
+                    clock=lambda: next(clock))
+
+
+def _run(writer: Timeline, steps: list[tuple[str, Any, int]],
+         read: Callable[[str, Any], None], after: Callable[[], None]) -> list[Record]:
+    """Apply ``steps``: blind writes by ``writer`` (the history it returns),
+    and ``read(op, capacity)`` for the others; ``after()`` after each."""
     history: list[Record] = []
     for op, arg, score in steps:
         if op in ("fanout", "delete"):
             writer.fanout(["k"], arg, score, deleted=op == "delete")
             history.append(Record(arg, score, op == "delete", None, 0))
         else:
-            _read(Timeline(store, max_items=arg, fold_at=fold_at), op, "k")
+            read(op, arg)
+        after()
+    return history
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(steps=steps, fold_at=st.integers(2, 6))
+def test_blind_only_keys_read_at_any_capacity_lose_nothing(
+    steps: list[tuple[str, Any, int]], fold_at: int
+) -> None:
+    store = MemoryBackend()
+    writer = _writer(store, "timelines", fold_at)
+
+    def read(op: str, capacity: Any) -> None:
+        _read(Timeline(store, max_items=capacity, fold_at=fold_at), op, "k")
+
+    history = _run(writer, steps, read, lambda: None)
     assert writer.get("k") == _expected(history, WRITER_CAPACITY)
 
 
@@ -87,19 +105,17 @@ def test_a_damaged_sibling_stays_and_the_rest_reads_like_the_oracle(
     store = MemoryBackend()
     bucket = f"b{uuid.uuid4().hex[:8]}"
     bad = damage(name, source_value(store, bucket))
-    clock = iter(range(1, 10**6))
-    tl = Timeline(store, bucket=bucket, max_items=WRITER_CAPACITY, fold_at=fold_at,
-                  clock=lambda: next(clock))
+    tl = _writer(store, bucket, fold_at)
     store.store(bucket, "k", bad)
-    history: list[Record] = []
-    for op, arg, score in steps:
-        if op in ("fanout", "delete"):
-            tl.fanout(["k"], arg, score, deleted=op == "delete")
-            history.append(Record(arg, score, op == "delete", None, 0))
-        else:
-            with contextlib.suppress(CorruptValueError):
-                _read(tl, op, "k")
+
+    def read(op: str, _: Any) -> None:
+        with contextlib.suppress(CorruptValueError):
+            _read(tl, op, "k")
+
+    def still_there() -> None:
         assert bad in store.fetch(bucket, "k").siblings
+
+    history = _run(tl, steps, read, still_there)
     assert tl.get("k", skip_corrupt=True) == _expected(history, WRITER_CAPACITY)
 
 
