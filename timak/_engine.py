@@ -203,17 +203,26 @@ class Engine:
     # -- reading ------------------------------------------------------------
 
     def read(self, key: str, *, skip_corrupt: bool = False, repair: bool = True,
-             check: bool = False) -> Read:
+             check: bool = False, whole: bool = False) -> Read:
         """Fetch ``key`` and join its siblings; with ``repair``, store the
         join of several siblings in their place (read repair).
 
         Siblings are checked in full whenever the join may be stored
         (several siblings and ``repair``), when ``check`` (the caller will
         store), or with ``skip_corrupt``; otherwise a single sibling stays
-        lazy. A corrupt sibling raises ``CorruptValueError`` (its
-        ``partial`` holds the join of the rest) unless ``skip_corrupt``;
-        either way nothing is stored."""
+        lazy. Where the store narrows and one sibling is a large base, the
+        repair is partial (``_repair_beside_base``): only the small siblings
+        are checked and replaced; ``whole=True`` (``fold``, sweeps) always
+        joins every sibling into one. A corrupt sibling raises
+        ``CorruptValueError`` (its ``partial`` holds the join of the rest)
+        unless ``skip_corrupt``; either way nothing is stored that holds
+        its bytes."""
         fetched = self.connection.fetch(self.bucket, key)
+        if repair and not (check or skip_corrupt or whole) and self._partial \
+                and len(fetched.siblings) > 1:
+            beside = self._repair_beside_base(key, fetched)
+            if beside is not None:
+                return beside
         full = check or skip_corrupt or (repair and len(fetched.siblings) > 1)
         read = self._join(key, fetched, full=full)
         self.stats.add(reads=1)
@@ -227,6 +236,45 @@ class Engine:
             read.repaired = self._store_fold(fold)
             if read.repaired:
                 self.stats.add(repairs=1, siblings_merged=fold.merged)
+        return read
+
+    def _repair_beside_base(self, key: str, fetched: Fetched) -> Read | None:
+        """Read repair where the store can narrow and one sibling is a large
+        base: the small siblings are checked and joined into one delta that
+        replaces just them (a partial fold), the base is neither checked nor
+        rewritten, and the read shows the join of all, decoding only what it
+        returns. Base and one small delta are left as they are. ``None``
+        when this does not apply (then the full repair runs): no large
+        base, a small sibling corrupt or in an old format, a delta too big.
+
+        Rule 1 holds: what is stored is made only of the checked small
+        siblings. (A full repair checked and rewrote the whole base: on
+        SQLite the first read after writes took 2-3x a Redis read.)"""
+        siblings = fetched.siblings
+        sizes = [len(s) for s in siblings]
+        base = sizes.index(max(sizes))
+        try:
+            values = [self.decode(s) for s in siblings]
+            if len(values[base]) <= DELTA_ROWS:
+                return None
+            if len(siblings) == 2:
+                small = encoding.validate(values[1 - base], _KNOWN)
+                if small.legacy or len(small) > DELTA_ROWS:
+                    return None
+                fold = None
+            else:
+                fold = self._plan_partial(key, fetched)
+                if fold is None:
+                    return None
+        except CorruptValueError:
+            return None
+        read = self._join(key, fetched, full=False)
+        if read.corrupt:
+            return None
+        self.stats.add(reads=1)
+        if fold is not None and self._store_fold(fold):
+            read.repaired = True
+            self.stats.add(repairs=1, partial_folds=1, siblings_merged=fold.merged)
         return read
 
     def _join(self, key: str, fetched: Fetched, *, full: bool,
@@ -354,7 +402,7 @@ class Engine:
         sibling is corrupt (the key is left alone), or the store failed
         (logged; the siblings stay for the next read)."""
         try:
-            read = self.read(key)
+            read = self.read(key, whole=True)
         except CorruptValueError:
             return 0
         if not read.repaired:
@@ -366,7 +414,7 @@ class Engine:
         """Fold one key for a sweep: (whether a sibling is corrupt, siblings
         merged if a fold was stored)."""
         try:
-            read = self.read(key)
+            read = self.read(key, whole=True)
         except CorruptValueError:
             return True, 0
         return False, len(read.fetched.siblings) if read.repaired else 0

@@ -198,15 +198,21 @@ class SafetyScenarios:
         store.store(bucket, "k", bad)
         before = sorted(store.fetch(bucket, "k").siblings)
 
-        for read in (lambda: tl.get("k"), lambda: tl.range("k"), lambda: tl.count("k"),
-                     lambda: tl.add("k", "new", 5), lambda: tl.delete("k", "other")):
+        # Writes check every sibling they merge: they refuse, writing nothing.
+        for write in (lambda: tl.add("k", "new", 5), lambda: tl.delete("k", "other")):
             with pytest.raises(CorruptValueError):
+                write()
+            assert sorted(store.fetch(bucket, "k").siblings) == before
+        # A read may stay lazy and miss damage outside what it returns (the
+        # newest 50 here), but never stores a merge that holds the damage.
+        for read in (lambda: tl.get("k"), lambda: tl.range("k"), lambda: tl.count("k"),
+                     lambda: tl.page("k", 5)):
+            with contextlib.suppress(CorruptValueError):
                 read()
             assert sorted(store.fetch(bucket, "k").siblings) == before
-        # A page may stay lazy and miss the damage, but never stores a merge.
-        with contextlib.suppress(CorruptValueError):
-            tl.page("k", 5)
-        assert sorted(store.fetch(bucket, "k").siblings) == before
+        if name.startswith("data-") or name == "row-shifted-one-byte":
+            with pytest.raises(CorruptValueError):  # the damage is in what get returns
+                tl.get("k")
         assert tl.fold("k") == 0
         assert tl.get("k", skip_corrupt=True) == [{"text": "good"}]
         assert sorted(store.fetch(bucket, "k").siblings) == before
