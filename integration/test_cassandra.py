@@ -169,7 +169,7 @@ def test_cluster_gets_auth_tls_and_policies() -> None:
 def test_missing_driver_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "cassandra", None)
     monkeypatch.delitem(sys.modules, "timak.backends.cassandra")
-    with pytest.raises(MissingDriverError, match=r"pip install 'timak\[cassandra\]'"):
+    with pytest.raises(MissingDriverError, match=r"timak\[cassandra\]"):
         importlib.import_module("timak.backends.cassandra")
 
 

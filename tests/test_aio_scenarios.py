@@ -67,7 +67,8 @@ class AioActivityEnv(activity_suite.Env):
         backend = self._connect()
         self._opened.append(backend)
         feeds = aio.Feeds(backend, followers=self.graph.followers,
-                          groups=activity_suite.groups(self.suffix, max_items))
+                          groups=activity_suite.groups(self.suffix, max_items),
+                          payload_bucket=f"activity.payloads.{self.suffix}")
         self._aio.append(feeds)
         blocking: Feeds = Blocking(feeds, self.loop)  # type: ignore[assignment]
         return blocking

@@ -73,8 +73,12 @@ class Env:
     def feeds(self, max_items: int = 1000) -> Feeds:
         backend = self._connect()
         self._opened.append(backend)
+        # A payload bucket of the scenario's own too: activity ids are
+        # hashes of what they say, so the same activity in another scenario
+        # on one real store would meet this one's payload.
         return Feeds(backend, followers=self.graph.followers,
-                     groups=groups(self.suffix, max_items))
+                     groups=groups(self.suffix, max_items),
+                     payload_bucket=f"activity.payloads.{self.suffix}")
 
     def close(self) -> None:
         for backend in self._opened:
