@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -17,6 +18,7 @@ from timak._engine import DELTA_ROWS
 from timak._scores import from_datetime
 from timak.backends import Backend, connect
 from timak.backends.memory import MemoryBackend
+from timak.backends.sqlite import SQLiteBackend
 from timak.errors import (
     ConfigError,
     CorruptValueError,
@@ -197,6 +199,49 @@ def test_unread_blind_writes_stay_bounded(backend: Backend) -> None:
     assert 1 + (10_000 - 16) // 15 < tl.stats.folds <= 1 + (10_000 - 16) // 14
     assert 0 < full <= 10_000 // (DELTA_ROWS - 16)
     assert tl.get("hot")[:3] == [9999, 9998, 9997]
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["folds-stored", "folds-failing"])
+def test_concurrent_writers_keep_siblings_under_twice_fold_at(
+    tmp_path: Path, failing: bool
+) -> None:
+    """Four writer threads, each its own Timeline and connection, on one
+    SQLite key: the write that reaches fold_at folds, and every write at
+    2 * fold_at or more does, so the key holds fewer than 2 * fold_at
+    siblings plus the writes in flight, even while every other fold's
+    store fails; and nothing acknowledged is lost."""
+    url, fold_at, writers, each = f"sqlite:///{tmp_path}/w.db", 4, 4, 150
+    high_water: list[int] = []
+    errors: list[BaseException] = []
+
+    class Flaky(SQLiteBackend):
+        calls = 0
+
+        def replace_many(self, bucket: str, entries: Any) -> Any:
+            Flaky.calls += 1
+            if failing and Flaky.calls % 2:
+                raise UnavailableError("every other fold fails")
+            return super().replace_many(bucket, entries)
+
+    def write(me: int) -> None:
+        try:
+            backend = Flaky(f"{tmp_path}/w.db")
+            tl = Timeline(backend, max_items=10_000, fold_at=fold_at)
+            for i in range(each):
+                tl.fanout(["k"], f"{me}-{i}", i)
+                high_water.append(len(backend.fetch("timelines", "k").siblings))
+            backend.close()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert max(high_water) < 2 * fold_at + writers
+    assert len(Timeline(url, max_items=10_000).get("k")) == writers * each
 
 
 class _CannotNarrow(Backend):

@@ -27,7 +27,8 @@ are each kept here, once:
    (the smallest, should siblings disagree) and is refused with
    ``ConfigError`` if the engine was made for another one.
 5. **Siblings stay bounded.** A key that took a blind write is folded
-   once it holds ``fold_at`` siblings (``FoldPolicy`` says when): partially
+   when the write takes it to ``fold_at`` siblings, or finds ``2 *
+   fold_at`` (``FoldPolicy`` says when and states the bound): partially
    where the store can narrow a context (the small siblings into one
    delta beside the untouched base), else fully.
 6. **Housekeeping never fails a write.** Folds run after the blind writes
