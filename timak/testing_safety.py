@@ -199,14 +199,17 @@ class SafetyScenarios:
         before = sorted(store.fetch(bucket, "k").siblings)
 
         # Writes check every sibling they merge: they refuse, writing nothing.
-        for write in (lambda: tl.add("k", "new", 5), lambda: tl.delete("k", "other")):
+        writes: list[Callable[[], object]] = [lambda: tl.add("k", "new", 5),
+                                              lambda: tl.delete("k", "other")]
+        for write in writes:
             with pytest.raises(CorruptValueError):
                 write()
             assert sorted(store.fetch(bucket, "k").siblings) == before
         # A read may stay lazy and miss damage outside what it returns (the
         # newest 50 here), but never stores a merge that holds the damage.
-        for read in (lambda: tl.get("k"), lambda: tl.range("k"), lambda: tl.count("k"),
-                     lambda: tl.page("k", 5)):
+        reads: list[Callable[[], object]] = [lambda: tl.get("k"), lambda: tl.range("k"),
+                                             lambda: tl.count("k"), lambda: tl.page("k", 5)]
+        for read in reads:
             with contextlib.suppress(CorruptValueError):
                 read()
             assert sorted(store.fetch(bucket, "k").siblings) == before
