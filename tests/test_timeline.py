@@ -208,8 +208,8 @@ def test_concurrent_writers_keep_siblings_under_twice_fold_at(
     """Four writer threads, each its own Timeline and connection, on one
     SQLite key: the write that reaches fold_at folds, and every write at
     2 * fold_at or more does, so the key holds fewer than 2 * fold_at
-    siblings plus the writes in flight, even while every other fold's
-    store fails; and nothing acknowledged is lost."""
+    siblings plus the writes and folds in flight, even while every other
+    fold's store fails; and nothing acknowledged is lost."""
     url, fold_at, writers, each = f"sqlite:///{tmp_path}/w.db", 4, 4, 150
     high_water: list[int] = []
     errors: list[BaseException] = []
@@ -240,7 +240,9 @@ def test_concurrent_writers_keep_siblings_under_twice_fold_at(
     for thread in threads:
         thread.join()
     assert not errors
-    assert max(high_water) < 2 * fold_at + writers
+    # Each writer may have one write in flight and one fold under way (or
+    # failed) beside the 2 * fold_at: 600 writes never pile up.
+    assert max(high_water) < 2 * fold_at + 2 * writers
     assert len(Timeline(url, max_items=10_000).get("k")) == writers * each
 
 
