@@ -336,6 +336,11 @@ class RiakTestDouble:
         class Server(ThreadingHTTPServer):
             daemon_threads = True
             allow_reuse_address = True
+            # Riak's listener (mochiweb) keeps a backlog of 128; socketserver's
+            # default of 5 overflowed when store_many opened 16 connections
+            # at once on a loaded box, and a connection reset failed a PUT
+            # that a real Riak would have taken (seen in CI, issue 22's run).
+            request_queue_size = 128
 
             def process_request(self, request: Any, client_address: Any) -> None:
                 with double.lock:
