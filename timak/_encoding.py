@@ -66,7 +66,7 @@ from typing import Any
 
 import msgpack
 
-from ._records import NIL, Chunk
+from ._records import NIL, Chunk, order_key
 from .errors import CorruptValueError
 from .value import INT64_RANGE, MAX_ID_BYTES, Record, TimelineValue
 
@@ -435,8 +435,8 @@ def _record_v1(row: object) -> Record:
 
 class KnownChunks:
     """Chunks already checked in full, by their bytes and ids: ``validate``
-    skips decoding them again. Bounded (least recently used
-    ones go first); thread-safe enough for its use (a lost entry only costs
+    skips decoding them again. Bounded (the oldest entries go first);
+    thread-safe enough for its use (a lost entry only costs
     a check again). The value is each chunk's first and last order key, so
     the order across chunks is still checked."""
 
@@ -487,7 +487,7 @@ def validate(value: TimelineValue, known: KnownChunks | None = None) -> Timeline
             records = chunk.records()
             for record in records:
                 record.data  # noqa: B018 - decoding it is the check
-            bounds = (_sort_key(records[0]), _sort_key(records[-1]))
+            bounds = (order_key(records[0]), order_key(records[-1]))
             if tag is not None and known is not None:
                 known.put(tag, bounds)
         if last is not None and not last > bounds[0]:
@@ -495,10 +495,6 @@ def validate(value: TimelineValue, known: KnownChunks | None = None) -> Timeline
         last = bounds[1]
     value.checked = True
     return value
-
-
-def _sort_key(record: Record) -> tuple[Any, int, Any]:
-    return (record.score, *_id_key(record.id))
 
 
 def decode_siblings(

@@ -269,9 +269,7 @@ class Engine:
                     return None
         except CorruptValueError:
             return None
-        read = self._join(key, fetched, full=False)
-        if read.corrupt:
-            return None
+        read = self._join(key, fetched, full=False, decoded=values)
         self.stats.add(reads=1)
         if fold is not None and self._store_fold(fold):
             read.repaired = True
@@ -279,16 +277,18 @@ class Engine:
         return read
 
     def _join(self, key: str, fetched: Fetched, *, full: bool,
-              capacity: int | None = None) -> Read:
+              capacity: int | None = None,
+              decoded: Sequence[TimelineValue] | None = None) -> Read:
         """Decode (and with ``full``, check) the siblings of one fetch and
         join the good ones; ``capacity``: a writer's, stated when no
-        sibling states one (rule 3: only a writer's fold passes it)."""
+        sibling states one (rule 3: only a writer's fold passes it);
+        ``decoded``: the siblings decoded already, in order."""
         good: list[int] = []
         values: list[TimelineValue] = []
         corrupt: list[CorruptValueError] = []
         for i, sibling in enumerate(fetched.siblings):
             try:
-                value = self.decode(sibling)
+                value = self.decode(sibling) if decoded is None else decoded[i]
                 if full:
                     encoding.validate(value, _KNOWN)
             except CorruptValueError as exc:

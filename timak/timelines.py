@@ -204,12 +204,14 @@ class Timeline(UsesBackend):
         if self.item_limit() >= MIN_ITEM_BYTES:
             return
         most = self.max_value_bytes // MIN_ITEM_BYTES - encoding.CHUNK_ROWS
+        fix = (f"lower max_items (at most {most} here) or raise max_value_bytes"
+               if self.max_item_bytes >= MIN_ITEM_BYTES and most > 0
+               else "raise max_value_bytes / max_item_bytes")
         raise ConfigError(
             f"max_items={capacity} leaves {self.item_limit()} bytes per item "
             f"(max_value_bytes {self.max_value_bytes} shared by {capacity} + "
             f"{encoding.CHUNK_ROWS} slots, max_item_bytes {self.max_item_bytes}), less than "
-            f"an id-only item needs ({MIN_ITEM_BYTES}): lower max_items (at most "
-            f"{max(most, 0)} here) or raise max_value_bytes / max_item_bytes"
+            f"an id-only item needs ({MIN_ITEM_BYTES}): {fix}"
         )
 
     def _note_written(self, keys: list[str], arrived: int) -> None:
@@ -270,13 +272,12 @@ class Timeline(UsesBackend):
     def item_limit(self, capacity: int | None = None) -> int:
         """The largest encoded item, in bytes, on a timeline of ``capacity``
         (default: ``max_items``, else ``DEFAULT_CAPACITY``)."""
-        slots = (capacity or self.max_items or DEFAULT_CAPACITY) + encoding.CHUNK_ROWS
-        return min(self.max_item_bytes, self.max_value_bytes // slots)
+        return min(self.max_item_bytes, self.max_value_bytes // self._slots(capacity))
 
-    @property
-    def connection_limits(self) -> Any:
-        """The store's ``StoreLimits`` (``timak.backends.base``)."""
-        return limits(self.connection)
+    def _slots(self, capacity: int | None) -> int:
+        """What ``max_value_bytes`` is shared by: the capacity, plus room for
+        a compressed chunk's trimmed tail."""
+        return (capacity or self.max_items or DEFAULT_CAPACITY) + encoding.CHUNK_ROWS
 
     def fanout(
         self,
@@ -584,10 +585,11 @@ class Timeline(UsesBackend):
         limit = self.item_limit(capacity)
         if size <= limit or record.deleted:
             return
-        slots = (capacity or self.max_items or DEFAULT_CAPACITY) + encoding.CHUNK_ROWS
+        slots = self._slots(capacity)
+        # A smaller capacity helps only an item within max_item_bytes.
         most = self.max_value_bytes // size - encoding.CHUNK_ROWS
-        hint = f"shrink the item, lower max_items (at most {most} for this item)" if most > 0 \
-            else "shrink the item"
+        hint = f"shrink the item, lower max_items (at most {most} for this item)" \
+            if most > 0 and size <= self.max_item_bytes else "shrink the item"
         hard = limits(self.connection).hard_value_bytes
         store = f" (the store refuses values over {hard})" if hard else ""
         raise ValueTooLargeError(
