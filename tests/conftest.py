@@ -29,6 +29,7 @@ profile's ``max_examples`` (100 under ``ci``).
 import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings
@@ -56,3 +57,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("slow"):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def riak_url() -> Iterator[str]:
+    """A Riak test double for one test module (``tests/riak_double.py``)."""
+    pytest.importorskip("urllib3", reason="the Riak backend needs urllib3 (timak[riak])")
+    from riak_double import RiakTestDouble
+
+    with RiakTestDouble() as riak:
+        yield riak.url()

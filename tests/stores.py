@@ -15,9 +15,24 @@ import pytest
 
 from timak.backends import Backend, connect
 
-__all__ = ["OnMemory", "OnRiakDouble", "OnSQLite"]
+__all__ = ["STORES", "OnMemory", "OnRiakDouble", "OnSQLite", "url_for"]
 
 Connect = Callable[[], Backend]
+
+#: The stores a module parametrizes its store fixture over.
+STORES = ["memory", "sqlite", "riak-double"]
+
+
+def url_for(request: pytest.FixtureRequest, tmp_path: Path, filename: str) -> str:
+    """The URL of a fresh store of kind ``request.param`` (one of ``STORES``):
+    a private memory store, an SQLite file ``filename`` in ``tmp_path``, or
+    the module's Riak double (the ``riak_url`` fixture of conftest.py)."""
+    if request.param == "memory":
+        return f"memory://{uuid.uuid4().hex}"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/{filename}"
+    url: str = request.getfixturevalue("riak_url")
+    return url
 
 
 class OnMemory:

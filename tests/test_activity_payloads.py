@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from stores import STORES, url_for
 
 from timak.activity import Activity, FeedGroup, Feeds
 from timak.activity._payloads import Payload, payload_of
@@ -18,23 +19,9 @@ from timak.backends import Backend, connect
 Step = Callable[[], None]
 
 
-@pytest.fixture(scope="module")
-def riak_url() -> Iterator[str]:
-    double = pytest.importorskip("riak_double", reason="tests/riak_double.py not present")
-    pytest.importorskip("urllib3", reason="the Riak backend needs urllib3 (timak[riak])")
-    with double.RiakTestDouble() as riak:
-        yield riak.url()
-
-
-@pytest.fixture(params=["memory", "sqlite", "riak-double"])
+@pytest.fixture(params=STORES)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "memory":
-        url = f"memory://{uuid.uuid4().hex}"
-    elif request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/payloads.db"
-    else:
-        url = request.getfixturevalue("riak_url")
-    made = connect(url)
+    made = connect(url_for(request, tmp_path, "payloads.db"))
     yield made
     made.close()
 

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from stores import STORES, url_for
 
 from timak.activity import Activity, FeedGroup, Feeds
 from timak.backends import Backend, Fetched, connect
@@ -236,22 +237,9 @@ def scenarios(draw: st.DrawFn) -> tuple[list[Op], list[Op], list[Op]]:
     return setup, [a, b], tail
 
 
-@pytest.fixture(scope="module")
-def riak_url() -> Iterator[str]:
-    double = pytest.importorskip("riak_double", reason="tests/riak_double.py not present")
-    pytest.importorskip("urllib3", reason="the Riak backend needs urllib3 (timak[riak])")
-    with double.RiakTestDouble() as riak:
-        yield riak.url()
-
-
-@pytest.fixture(params=["memory", "sqlite", "riak-double"])
+@pytest.fixture(params=STORES)
 def connect_store(request: pytest.FixtureRequest, tmp_path: Path) -> Connect:
-    if request.param == "memory":
-        url = f"memory://{uuid.uuid4().hex}"
-    elif request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/races.db"
-    else:
-        url = request.getfixturevalue("riak_url")
+    url = url_for(request, tmp_path, "races.db")
     return lambda: connect(url)
 
 
