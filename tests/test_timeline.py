@@ -206,9 +206,9 @@ def test_concurrent_writers_keep_siblings_under_twice_fold_at(
     tmp_path: Path, failing: bool
 ) -> None:
     """Four writer threads, each its own Timeline and connection, on one
-    SQLite key: the write that reaches fold_at folds, and every write at
-    2 * fold_at or more does, so the key holds fewer than 2 * fold_at
-    siblings plus the writes and folds in flight, even while every other
+    SQLite key: the write that reaches each multiple of fold_at folds, so
+    the key holds fewer than fold_at siblings plus the writes and folds in
+    flight, and fewer than 2 * fold_at (plus those) even while every other
     fold's store fails; and nothing acknowledged is lost."""
     url, fold_at, writers, each = f"sqlite:///{tmp_path}/w.db", 4, 4, 150
     high_water: list[int] = []

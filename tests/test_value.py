@@ -300,3 +300,28 @@ def test_siblings_written_from_one_value_merge_to_the_oracle(
     assert merged.capacity == k
     again = decode(encode(merged, hot_rows=hot_rows, chunk_rows=chunk_rows))
     assert again == merged and again.newest_first() == merged.newest_first()
+
+
+@pytest.mark.parametrize("late", ["older", "delete", "rescore"])
+def test_a_write_that_reaches_into_the_tail_keeps_the_chunks_below_it(late: str) -> None:
+    """A record a little older than the newest (a writer that lost a race by
+    microseconds), a delete of an item near the top, or one moved up: the
+    merge decodes only the chunks those records reach into and keeps the
+    older compressed chunks as the stored bytes, and equals the oracle."""
+    from timak._encoding import decode, encode
+
+    base = [Record(f"i{n}", n * 10, False, {"n": n}, n) for n in range(1000)]
+    big = decode(encode(merge([], 1000, extra=base)), lazy=True)
+    newest = 999 * 10
+    record = {
+        "older": Record("late", newest - 15, False, None, 5),
+        "delete": Record("i990", 9900, True, None, 5),
+        "rescore": Record("i950", newest + 1, False, None, 5),
+    }[late]
+    blind = decode(encode(TimelineValue({record.id: record})), lazy=True)
+    merged = merge([big, blind])
+    assert dict(merged) == oracle([*base, record], 1000) and merged.capacity == 1000
+    kept = [c for c in merged.chunks if c.blob is not None]
+    assert len(kept) >= len([c for c in big.chunks if c.blob is not None]) - 1
+    assert all(any(c.blob is b.blob for b in big.chunks) for c in kept)
+    assert decode(encode(merged)) == merged
