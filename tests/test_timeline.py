@@ -67,6 +67,29 @@ def test_timak_01_readme_example(backend: Backend) -> None:
     ) == [{"body": "Hello world, this is my first tweet"}, 4, 3]
 
 
+def test_the_returned_timeline_is_a_sequence_built_as_far_as_it_is_used() -> None:
+    """``add`` returns the visible timeline as timak 0.1's list held it, but
+    builds only what is looked at: a slice of the newest builds those items."""
+    from timak import Visible
+
+    tl = Timeline("memory://", max_items=1000)
+    for n in range(1000):
+        tl.fanout(["k"], n, n, obj_data={"n": n} if n % 2 else None)
+    tl.get("k")  # fold the blind writes into one value
+    result = tl.add("k", "new", 5000, obj_data="top")
+    assert isinstance(result, Visible)
+    assert result[:3] == ["top", {"n": 999}, 998] and result[0] == "top"
+    assert len(result._done) == 3  # built only as far as it was used
+    expected = ["top", *[{"n": n} if n % 2 else n for n in range(999, 0, -1)]]
+    assert result == expected and list(result) == expected and len(result) == 1000
+    assert result[-1] == {"n": 1} and result[10:12] == expected[10:12] and bool(result)
+    assert repr(result) == repr(expected) and result + ["x"] == [*expected, "x"]
+    asc = Timeline("memory://", max_items=3, order="asc")
+    assert asc.add("a", 1, 1) == [1] and asc.add("a", 2, 2) == [1, 2]
+    raw = tl.delete("k", "new", 5000, raw=True)
+    assert raw[0].id == "new" and raw[0].deleted and len(raw) == 1000
+
+
 def test_max_items(backend: Backend) -> None:
     timeline = Timeline(connection=backend, max_items=3)
     now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as 0.1 used it

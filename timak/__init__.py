@@ -48,7 +48,7 @@ from .errors import (
     UnknownFeedGroupError,
     ValueTooLargeError,
 )
-from .timelines import Change, Changes, CompactStats, Page, Timeline, TimelineStats
+from .timelines import Change, Changes, CompactStats, Page, Timeline, TimelineStats, Visible
 from .value import Record, TimelineValue, merge
 
 __all__ = [
@@ -84,6 +84,7 @@ __all__ = [
     "UnknownActivityGroupError",
     "UnknownFeedGroupError",
     "ValueTooLargeError",
+    "Visible",
     "__version__",
     "connect",
     "from_datetime",

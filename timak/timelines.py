@@ -42,6 +42,7 @@ from ._results import (
     KeyFeed,
     Page,
     TimelineStats,
+    Visible,
     now_us,
 )
 from ._scores import ScoreLike, to_score, to_scores
@@ -72,6 +73,7 @@ __all__ = [
     "Page",
     "Timeline",
     "TimelineStats",
+    "Visible",
 ]
 
 
@@ -238,8 +240,10 @@ class Timeline(UsesBackend):
 
     def add(
         self, key: str, id: ItemId, score: ScoreLike, obj_data: Any = None, raw: bool = False
-    ) -> list[Any]:
-        """Add (or move) item ``id`` at ``score``; return the visible timeline.
+    ) -> Visible:
+        """Add (or move) item ``id`` at ``score``; return the visible timeline
+        (a ``Visible``: a sequence built as far as it is used, equal to the
+        list timak 0.1 returned).
 
         ``score`` is a number, a ``datetime`` (naive means UTC) or an ISO-8601
         string. An item already present with a higher score, or deleted at a
@@ -249,8 +253,8 @@ class Timeline(UsesBackend):
 
     def delete(
         self, key: str, id: ItemId, score: ScoreLike | None = None, raw: bool = False
-    ) -> list[Any]:
-        """Delete item ``id``; return the visible timeline.
+    ) -> Visible:
+        """Delete item ``id``; return the visible timeline (a ``Visible``).
 
         The delete wins over adds at ``score`` or lower. Without ``score`` the
         item's current score is looked up; if the item is not there, nothing
@@ -263,7 +267,7 @@ class Timeline(UsesBackend):
             read = self._engine.read(key)
             found = read.value.get(check_id(id))
             if found is None or found.deleted:
-                return self._present(read.view, raw)
+                return Visible(read.view, raw, self.order == "desc")
             score = found.score
         return self._write(key, self._record(id, score, None, deleted=True), raw)
 
@@ -604,7 +608,7 @@ class Timeline(UsesBackend):
         """The engine's read (for tests and tools that inspect a key)."""
         return self._engine.read(key, skip_corrupt=skip_corrupt, repair=repair)
 
-    def _write(self, key: str, record: Record, raw: bool) -> list[Any]:
+    def _write(self, key: str, record: Record, raw: bool) -> Visible:
         key = check_key(key)
 
         size = 0 if record.deleted else len(encoding.encode(TimelineValue({record.id: record})))
@@ -613,7 +617,7 @@ class Timeline(UsesBackend):
             self._check_size(record, size, capacity)
 
         merged = self._engine.write(key, [record], fits)
-        return self._present(merged, raw)
+        return Visible(merged, raw, self.order == "desc")
 
     def _ordered(self, value: TimelineValue) -> list[Record]:
         records = value.newest_first()

@@ -106,11 +106,11 @@ def _perform(
     try:
         f, key = op["f"], op["key"]
         if f == "add":
-            read = tl.add(key, op["id"], op["score"], op["data"], raw=True)
+            read = list(tl.add(key, op["id"], op["score"], op["data"], raw=True))
         elif f == "delete":
-            read = tl.delete(key, op["id"], op["score"], raw=True)
+            read = list(tl.delete(key, op["id"], op["score"], raw=True))
         elif f == "delete?":
-            read = tl.delete(key, op["id"], raw=True)
+            read = list(tl.delete(key, op["id"], raw=True))
             done.update(_unscored_delete(read, op["id"]))
         elif f == "fanout":
             tl.fanout(op["keys"], op["id"], op["score"], op["data"], deleted=op["deleted"])

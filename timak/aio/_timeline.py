@@ -154,14 +154,16 @@ class Timeline(Threaded):
     async def add(
         self, key: str, id: ItemId, score: ScoreLike, obj_data: Any = None, raw: bool = False
     ) -> list[Any]:
-        """See ``timak.timelines.Timeline.add``."""
-        return await self._threads.run(self._sync.add, key, id, score, obj_data, raw)
+        """See ``timak.timelines.Timeline.add``; a list here, built in the
+        worker thread, so that the event loop never decodes."""
+        return await self._threads.run(
+            lambda: list(self._sync.add(key, id, score, obj_data, raw)))
 
     async def delete(
         self, key: str, id: ItemId, score: ScoreLike | None = None, raw: bool = False
     ) -> list[Any]:
-        """See ``timak.timelines.Timeline.delete``."""
-        return await self._threads.run(self._sync.delete, key, id, score, raw)
+        """See ``timak.timelines.Timeline.delete``; a list, as ``add``."""
+        return await self._threads.run(lambda: list(self._sync.delete(key, id, score, raw)))
 
     # -- blind writes -----------------------------------------------------
 

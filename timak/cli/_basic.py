@@ -26,7 +26,7 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .._cursors import decode_page_cursor, encode_cursor
@@ -368,7 +368,7 @@ def _with_cursor(words: list[str], cursor: str) -> list[str]:
     return [*kept, "--cursor", cursor]
 
 
-def _report(args: argparse.Namespace, op: str, score: Any, result: list[Record]) -> int:
+def _report(args: argparse.Namespace, op: str, score: Any, result: Sequence[Record]) -> int:
     """Say what the write did: ``result`` is the timeline after it, tombstones too."""
     item_id = _id(args)
     mine = next((r for r in result if r.id == item_id), None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..activity import Activity, Feeds
@@ -184,7 +185,7 @@ class Service:
         self._ready.get("readyz")
 
 
-def _items(items: list[Any], raw: bool) -> list[Any]:
+def _items(items: Sequence[Any], raw: bool) -> list[Any]:
     """What the library returned, for JSON: records with ``raw``, else the
     ids and data as they are."""
     if raw:
