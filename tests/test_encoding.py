@@ -165,3 +165,23 @@ def test_the_order_across_chunks_is_checked_whichever_is_decoded_first() -> None
         with pytest.raises(CorruptValueError, match="out of order"):
             for chunk in order:
                 chunk.records()
+
+
+def test_encode_twin_is_what_decoding_its_bytes_gives() -> None:
+    """The engine keeps ``encode_twin``'s value in place of decoding the
+    bytes it wrote: same bytes as ``encode``, and the same chunks, rows,
+    blobs and records as ``decode(lazy=True)`` of them."""
+    from timak._encoding import decode, encode, encode_twin, validate
+    from timak.value import Record, merge
+
+    for size in (0, 1, 97, 1000):
+        value = merge([], 1000, extra=[
+            Record(f"i{n}", n, n % 7 == 0, None if n % 7 == 0 else {"n": n, "t": "x" * 40}, n)
+            for n in range(size)])
+        data, twin = encode_twin(value)
+        assert data == encode(value)
+        read = decode(data, lazy=True)
+        assert [(c.ids, c.rows, c.blob) for c in twin.chunks] == \
+            [(c.ids, c.rows, c.blob) for c in read.chunks]
+        assert twin.newest_first() == read.newest_first() and twin.capacity == read.capacity
+        validate(twin)

@@ -83,7 +83,7 @@ def test_the_returned_timeline_is_a_sequence_built_as_far_as_it_is_used() -> Non
     expected = ["top", *[{"n": n} if n % 2 else n for n in range(999, 0, -1)]]
     assert result == expected and list(result) == expected and len(result) == 1000
     assert result[-1] == {"n": 1} and result[10:12] == expected[10:12] and bool(result)
-    assert repr(result) == repr(expected) and result + ["x"] == [*expected, "x"]
+    assert repr(result) == repr(expected) and result + ["x"] == [*expected, "x"]  # noqa: RUF005 - the operator is the point
     asc = Timeline("memory://", max_items=3, order="asc")
     assert asc.add("a", 1, 1) == [1] and asc.add("a", 2, 2) == [1, 2]
     raw = tl.delete("k", "new", 5000, raw=True)

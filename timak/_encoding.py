@@ -82,6 +82,7 @@ __all__ = [
     "decode",
     "decode_siblings",
     "encode",
+    "encode_twin",
     "validate",
 ]
 
@@ -154,23 +155,43 @@ def encode(
     """Serialize ``value`` as format 3. Raises ``InvalidDataError`` for data
     that cannot be encoded. Chunks read from bytes and left unchanged are
     written back as they were."""
+    return _encode(value, compress_at, hot_rows, chunk_rows, [], None)
+
+
+def encode_twin(value: TimelineValue) -> tuple[bytes, TimelineValue]:
+    """``encode(value)``, and the value that ``decode(data, lazy=True)``
+    would give for those bytes (the same chunks, rows and blobs), made from
+    the encoder's own pieces instead of parsing them: what a reader of
+    these bytes in this process can use in place of decoding them again."""
+    out: list[list[Any]] = []
+    plain: list[list[bytes] | None] = []
+    data = _encode(value, COMPRESS_AT, HOT_ROWS, CHUNK_ROWS, out, plain)
+    budget = [max(MAX_DECODED_BYTES, 16 * (len(data) - 3))]
+    return data, TimelineValue.from_chunks(_chunks(out, budget, plain), value.capacity)
+
+
+def _encode(value: TimelineValue, compress_at: int, hot_rows: int, chunk_rows: int,
+            out: list[list[Any]], plain: list[list[bytes] | None] | None) -> bytes:
+    """Encode ``value`` into ``out``'s chunks; with ``plain``, also note
+    each chunk's uncompressed rows (``None`` for a blob copied as it was)."""
     if not isinstance(value, TimelineValue):
         value = TimelineValue(value)
-    out: list[list[Any]] = []
     ids: list[Any] = []
     rows: list[bytes] = []
     for chunk in value.chunks:
         if chunk.blob is not None:
-            _flush(out, ids, rows, compress_at, hot_rows, chunk_rows)
+            _flush(out, ids, rows, compress_at, hot_rows, chunk_rows, plain)
             ids, rows = [], []
             out.append([chunk.ids, 1, chunk.blob])
+            if plain is not None:
+                plain.append(None)
             continue
         ids.extend(chunk.ids)
         if chunk.rows is not None:
             rows.extend(chunk.rows)
         else:
             rows.extend(map(_row, chunk.records()))
-    _flush(out, ids, rows, compress_at, hot_rows, chunk_rows)
+    _flush(out, ids, rows, compress_at, hot_rows, chunk_rows, plain)
     body: bytes = msgpack.packb([value.capacity, out])
     return MAGIC + bytes([FORMAT]) + body
 
@@ -192,9 +213,11 @@ def _flush(
     compress_at: int,
     hot_rows: int,
     chunk_rows: int,
+    plain: list[list[bytes] | None] | None = None,
 ) -> None:
     """Append chunks for a run of rows: the first chunk of a value plain and
-    at most ``hot_rows`` long, the rest ``chunk_rows`` long and compressed."""
+    at most ``hot_rows`` long, the rest ``chunk_rows`` long and compressed
+    (and, to ``plain``, each chunk's rows)."""
     start = 0
     if not out:
         # The newest rows stay plain. Cut the rest into whole chunks, so the
@@ -203,8 +226,12 @@ def _flush(
         start = max(0, len(rows) - -(-cold // chunk_rows) * chunk_rows)
         if start:
             out.append([ids[:start], 0, rows[:start]])
+            if plain is not None:
+                plain.append(rows[:start])
     for at in range(start, len(rows), chunk_rows):
         part = rows[at : at + chunk_rows]
+        if plain is not None:
+            plain.append(part)
         packed: bytes = msgpack.packb(part)
         if len(packed) >= compress_at:
             deflated = zlib.compress(packed, _LEVEL)
@@ -274,8 +301,6 @@ def _decode_v3(body: bytes) -> TimelineValue:
     ):
         raise CorruptValueError(f"timak value has a bad capacity {capacity!r:.40}")
     budget = [max(MAX_DECODED_BYTES, 16 * len(body))]
-    chunks: list[Chunk] = []
-    loaders: list[_Rows] = []
     all_ids: list[Any] = []
     for raw in raw_chunks:
         if type(raw) is not list or len(raw) != 3 or type(raw[0]) is not list or not raw[0]:
@@ -289,7 +314,28 @@ def _decode_v3(body: bytes) -> TimelineValue:
         elif codec != 1 or type(payload) is not bytes:
             raise CorruptValueError(f"chunk codec {codec!r:.20} is unknown or has no bytes")
         all_ids += ids
+    chunks = _chunks(raw_chunks, budget)
+    if all_ids:
+        _check_ids(all_ids)
+    if capacity is not None and len(all_ids) > capacity:
+        raise CorruptValueError(
+            f"timak value holds {len(all_ids)} records, over its capacity {capacity}"
+        )
+    return TimelineValue.from_chunks(chunks, capacity)
+
+
+def _chunks(pieces: list[list[Any]], budget: list[int],
+            inflated: list[list[bytes] | None] | None = None) -> list[Chunk]:
+    """The lazy chunks of a value's ``[ids, codec, payload]`` pieces
+    (checked by the caller), each decoding its rows on first use and
+    checking the seams with its neighbours; ``inflated``: the rows each
+    compressed chunk was made from, where known (not inflated again)."""
+    chunks: list[Chunk] = []
+    loaders: list[_Rows] = []
+    for n, (ids, codec, payload) in enumerate(pieces):
         rows = _Rows(ids, codec, payload, chunks[-1] if chunks else None, budget)
+        if inflated is not None and inflated[n] is not None:
+            rows.rows = inflated[n]
         if codec == 0:
             chunk = Chunk(ids, None, rows.load, rows=payload)
         else:
@@ -298,13 +344,7 @@ def _decode_v3(body: bytes) -> TimelineValue:
             loaders[-1].following = chunk
         loaders.append(rows)
         chunks.append(chunk)
-    if all_ids:
-        _check_ids(all_ids)
-    if capacity is not None and len(all_ids) > capacity:
-        raise CorruptValueError(
-            f"timak value holds {len(all_ids)} records, over its capacity {capacity}"
-        )
-    return TimelineValue.from_chunks(chunks, capacity)
+    return chunks
 
 
 def _check_ids(ids: list[Any]) -> None:
@@ -483,6 +523,10 @@ def validate(value: TimelineValue, known: KnownChunks | None = None) -> Timeline
     for chunk in value.chunks:
         tag = KnownChunks.tag(chunk) if known is not None and len(chunk.ids) > 8 else None
         bounds = None if tag is None or known is None else known.get(tag)
+        if bounds is None and tag is not None and known is not None and chunk.blob is None:
+            bounds = _new_rows_on_known(chunk, known)
+            if bounds is not None:
+                known.put(tag, bounds)
         if bounds is None:
             records = chunk.records()
             for record in records:
@@ -495,6 +539,33 @@ def validate(value: TimelineValue, known: KnownChunks | None = None) -> Timeline
         last = bounds[1]
     value.checked = True
     return value
+
+
+#: How many new rows on top of a known plain chunk ``validate`` looks for.
+_NEW_ROWS = 4
+
+
+def _new_rows_on_known(chunk: Chunk, known: KnownChunks) -> tuple[Any, Any] | None:
+    """The bounds of a plain chunk that is a known chunk with up to
+    ``_NEW_ROWS`` new rows on top (the first chunk after an ``add``: the
+    previous first chunk, one row longer), checking only the new rows and
+    the seam; ``None`` if it is not. The known rows' bytes and ids are
+    identical to a chunk checked before, so they hold the same records."""
+    rows = chunk.rows
+    assert rows is not None
+    for new in range(1, min(_NEW_ROWS, len(chunk.ids) - 9) + 1):
+        rest = (hashlib.blake2b(b"".join(rows[new:]), digest_size=16).digest(),
+                hash(tuple(chunk.ids[new:])))
+        bounds = known.get(rest)
+        if bounds is None:
+            continue
+        records = chunk.prefix(new)[:new]
+        for record in records:
+            record.data  # noqa: B018 - decoding it is the check
+        if not order_key(records[-1]) > bounds[0]:
+            raise CorruptValueError("timak value records are out of order in a chunk")
+        return order_key(records[0]), bounds[1]
+    return None
 
 
 def decode_siblings(

@@ -248,7 +248,7 @@ class Engine:
             error.partial = read.view
             raise error
         if repair and len(fetched.siblings) > 1 and not read.corrupt:
-            fold = _Fold(key, encoding.encode(read.value), fetched.context,
+            fold = _Fold(key, self._encode(read.value), fetched.context,
                          len(fetched.siblings), partial=False)
             read.repaired = self._store_fold(fold)
             if read.repaired:
@@ -348,6 +348,21 @@ class Engine:
             self.remember(sibling, value)
         return value
 
+    def _encode(self, value: TimelineValue) -> bytes:
+        """``value``'s bytes, for the store. Their decoding is kept as if
+        read (the encoder's own pieces, not parsed again), so the next read
+        or fold of this key here does not decode what this process wrote.
+        It counts as checked: by rule 1 everything stored here is made of
+        checked siblings and checked new records; bytes that come back
+        changed are other bytes, decoded and checked afresh."""
+        data, twin = encoding.encode_twin(value)
+        twin.checked = True
+        if len(data) <= _SMALL_CACHE_BYTES:
+            self.remember(data, twin)
+        else:
+            self._keep_large(data, twin)
+        return data
+
     def _decode_large(self, sibling: bytes) -> TimelineValue:
         size = len(sibling)
         if size > _LARGE_CACHE_ONE:
@@ -358,14 +373,19 @@ class Engine:
                 self._large.move_to_end(sibling)
                 return value
         value = encoding.decode(sibling, lazy=True)
+        self._keep_large(sibling, value)
+        return value
+
+    def _keep_large(self, data: bytes, value: TimelineValue) -> None:
+        if len(data) > _LARGE_CACHE_ONE:
+            return
         with self._lock:
-            if sibling not in self._large:
-                self._large[sibling] = value
-                self._large_bytes += size
+            if data not in self._large:
+                self._large[data] = value
+                self._large_bytes += len(data)
                 while self._large_bytes > _LARGE_CACHE_BYTES:
                     old, _ = self._large.popitem(last=False)
                     self._large_bytes -= len(old)
-        return value
 
     def remember(self, data: bytes, value: TimelineValue) -> None:
         """Cache ``value`` as the decoding of ``data`` (small values only)."""
@@ -400,7 +420,7 @@ class Engine:
         if check is not None:
             check(capacity)
         merged = merge([read.value], capacity, extra=records)
-        self.connection.store(self.bucket, key, encoding.encode(merged), read.fetched.context)
+        self.connection.store(self.bucket, key, self._encode(merged), read.fetched.context)
         self.stats.add(writes=1, siblings_merged=max(0, len(read.fetched.siblings) - 1))
         if self._written is not None:
             self._written([key], max(r.arrived for r in records))
@@ -540,10 +560,10 @@ class Engine:
             if not self._caps.narrow or len(read.good) < 2:
                 return None
             context = self.connection.narrow(fetched.context, read.good)  # type: ignore[attr-defined]
-            return _Fold(key, encoding.encode(read.value), context, len(read.good), False)
+            return _Fold(key, self._encode(read.value), context, len(read.good), False)
         # Passing the writer's capacity to the join states it when the key
         # states none (rule 3: this fold is part of the writer's write).
-        return _Fold(key, encoding.encode(read.value), fetched.context,
+        return _Fold(key, self._encode(read.value), fetched.context,
                      len(fetched.siblings), False)
 
     def _plan_partial(self, key: str, fetched: Fetched) -> _Fold | None:
@@ -583,7 +603,7 @@ class Engine:
         if len(delta) > DELTA_ROWS:
             return None
         context = self.connection.narrow(fetched.context, small)  # type: ignore[attr-defined]
-        return _Fold(key, encoding.encode(delta), context, len(small), True)
+        return _Fold(key, self._encode(delta), context, len(small), True)
 
     def _store_fold(self, fold: _Fold) -> bool:
         """Store one fold (a read repair is a full fold too); a failure is
