@@ -95,7 +95,7 @@ def test_a_delegating_wrapper_keeps_the_stores_capabilities() -> None:
     stopped seeing __getattr__ attributes in 3.12)."""
     wrapped = _Middleware(MemoryBackend())
     assert capabilities(wrapped) == Capabilities(keys=True, narrow=True, replace_many=True,
-                                                 buckets=True)
+                                                 buckets=True, swap_many=True)
     tl = Timeline(wrapped, max_items=100, fold_at=4)
     for i in range(12):
         tl.fanout(["k"], i, i)

@@ -240,11 +240,11 @@ def test_concurrent_writers_keep_siblings_under_twice_fold_at(
     class Flaky(SQLiteBackend):
         calls = 0
 
-        def replace_many(self, bucket: str, entries: Any) -> Any:
+        def swap_many(self, bucket: str, entries: Any) -> Any:
             Flaky.calls += 1
             if failing and Flaky.calls % 2:
                 raise UnavailableError("every other fold fails")
-            return super().replace_many(bucket, entries)
+            return super().swap_many(bucket, entries)
 
     def write(me: int) -> None:
         try:
@@ -489,7 +489,7 @@ def test_failed_read_repair_still_returns_the_read() -> None:
     tl = Timeline(connection=backend)
     tl.fanout(["k"], "a", 1)
     tl.fanout(["k"], "b", 2)
-    backend.fail_next(UnavailableError("down"), ops=["store"])
+    backend.fail_next(UnavailableError("down"), ops=["store", "swap_many"])
     assert tl.get("k") == ["b", "a"]
     assert len(backend.fetch("timelines", "k").siblings) == 2  # nothing lost
     assert tl.get("k") == ["b", "a"]
@@ -532,12 +532,12 @@ def test_compact_counts_a_fold_only_when_the_merge_was_stored() -> None:
     tl.fanout(["k", "j"], 1, 1)
     tl.fanout(["k", "j"], 2, 2)
     tl.add("single", 1, 1)
-    backend.fail_next(UnavailableError("down"), ops=["store"])
+    backend.fail_next(UnavailableError("down"), ops=["store", "swap_many"])
     stats = tl.compact(keys=["k", "j", "single"])
     assert (stats.keys, stats.folded, stats.siblings_merged) == (3, 1, 2)
     assert len(backend.fetch(tl.bucket, "k").siblings) == 2  # its repair failed
     assert len(backend.fetch(tl.bucket, "j").siblings) == 1
-    backend.fail_next(UnavailableError("down"), ops=["store"])
+    backend.fail_next(UnavailableError("down"), ops=["store", "swap_many"])
     assert tl.fold("k") == 0 and tl.stats.folds == 0
     stats = tl.compact()
     assert (stats.keys, stats.folded) == (3, 1)
@@ -593,7 +593,7 @@ def test_folds_on_write_count_only_what_was_stored(narrowing: bool) -> None:
     tl = Timeline(connection=backend, fold_at=4)
     for i in range(3):
         tl.fanout(["k"], i, i)
-    inner.fail_next(UnavailableError("down"), ops=["store", "replace_many"])
+    inner.fail_next(UnavailableError("down"), ops=["store", "replace_many", "swap_many"])
     tl.fanout(["k"], 3, 3)  # reaches fold_at; the fold's store fails
     assert tl.stats.folds == 0 and tl.stats.partial_folds == 0
     assert len(backend.fetch(tl.bucket, "k").siblings) == 4  # nothing lost

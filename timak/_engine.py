@@ -27,10 +27,13 @@ are each kept here, once:
    (the smallest, should siblings disagree) and is refused with
    ``ConfigError`` if the engine was made for another one.
 5. **Siblings stay bounded.** A key that took a blind write is folded
-   when the write takes it to ``fold_at`` siblings, or finds ``2 *
-   fold_at`` (``FoldPolicy`` says when and states the bound): partially
-   where the store can narrow a context (the small siblings into one
-   delta beside the untouched base), else fully.
+   when the write takes it to ``fold_at`` siblings, and past ``2 *
+   fold_at`` every quarter of it (``FoldPolicy`` says when and states the
+   bound): partially where the store can narrow a context (the small
+   siblings into one delta beside the untouched base), else fully. Where
+   the store can swap (``Swapping``), of two folds or repairs made from
+   overlapping fetches only the first is stored: the second's siblings
+   are already merged, and storing it would leave two full merges.
 6. **Housekeeping never fails a write.** Folds run after the blind writes
    are stored; a store or corruption error while folding is logged and
    counted (``stats.fold_errors``), never raised.
@@ -498,16 +501,19 @@ class Engine:
                 continue
             if fold is not None:
                 folds.append(fold)
-        if folds and self._caps.replace_many:
+        if folds and (self._caps.swap_many or self._caps.replace_many):
+            entries = [(f.key, f.data, f.context) for f in folds]
             try:
-                self.connection.replace_many(  # type: ignore[attr-defined]
-                    self.bucket, [(f.key, f.data, f.context) for f in folds]
-                )
+                if self._caps.swap_many:
+                    done = self.connection.swap_many(self.bucket, entries)  # type: ignore[attr-defined]
+                else:
+                    self.connection.replace_many(self.bucket, entries)  # type: ignore[attr-defined]
+                    done = [True] * len(folds)
             except BackendError as exc:
                 self.stats.add(fold_errors=1)
                 _log.warning("storing %d folds failed: %s", len(folds), exc)
                 return
-            stored = folds
+            stored = [fold for fold, ok in zip(folds, done, strict=True) if ok]
         else:
             stored = [fold for fold in folds if self._store_fold(fold)]
         for fold in stored:
@@ -607,8 +613,17 @@ class Engine:
 
     def _store_fold(self, fold: _Fold) -> bool:
         """Store one fold (a read repair is a full fold too); a failure is
-        logged and gives ``False``: the siblings it would replace stay."""
+        logged and gives ``False``: the siblings it would replace stay. Where
+        the store can swap, a fold whose siblings are no longer all there
+        (another fold or repair took some, and holds what they held) stores
+        nothing and gives ``False`` too."""
         try:
+            if self._caps.swap_many:
+                # Another fold or repair that replaced some of these siblings
+                # first holds them all already: storing this one too would
+                # leave two full merges side by side.
+                return bool(self.connection.swap_many(  # type: ignore[attr-defined]
+                    self.bucket, [(fold.key, fold.data, fold.context)])[0])
             self.connection.store(self.bucket, fold.key, fold.data, fold.context)
         except BackendError as exc:
             kind = "partial fold" if fold.partial else "read repair"

@@ -298,6 +298,38 @@ class BackendConformance:
         assert list(backend.fetch(bucket, "k1").siblings) == [b"a"]
         assert list(backend.fetch(bucket, "k2").siblings) == []
 
+    def test_swap_many_stores_only_where_every_sibling_is_still_there(
+        self, backend: Backend, bucket: str
+    ) -> None:
+        """``swap_many`` (``Swapping``) replaces a fetch's siblings only if
+        none of them was replaced meanwhile; later siblings do not matter."""
+        if not capabilities(backend).swap_many:
+            pytest.skip("this backend has no swap_many (an optional capability)")
+        swapping = cast(Any, backend)
+        for key in ("k1", "k2"):
+            backend.store(bucket, key, b"a")
+            backend.store(bucket, key, b"b")
+        one, two = backend.fetch_many(bucket, ["k1", "k2"])
+        backend.store(bucket, "k1", b"later")  # after the fetch: the swap goes on
+        backend.store(bucket, "k2", b"ab", two.context)  # another fold got there first
+        assert swapping.swap_many(bucket, [("k1", b"ab", one.context),
+                                           ("k2", b"ab-again", two.context)]) == [True, False]
+        assert sorted(backend.fetch(bucket, "k1").siblings) == [b"ab", b"later"]
+        assert list(backend.fetch(bucket, "k2").siblings) == [b"ab"]
+        # Narrowed to a sibling that is still there, it swaps.
+        if capabilities(backend).narrow:
+            backend.store(bucket, "k3", b"x")
+            backend.store(bucket, "k3", b"y")
+            three = backend.fetch(bucket, "k3")
+            gone = cast(Any, backend).narrow(three.context, [0])
+            kept = cast(Any, backend).narrow(three.context, [1])
+            backend.store(bucket, "k3", b"x2", gone)
+            assert swapping.swap_many(bucket, [("k3", b"y2", kept)]) == [True]
+            assert sorted(backend.fetch(bucket, "k3").siblings) == [b"x2", b"y2"]
+        with pytest.raises(InvalidInputError):
+            swapping.swap_many(bucket, [("k1", b"z", FOREIGN_CONTEXTS[0])])
+        assert swapping.swap_many(bucket, []) == []
+
     @pytest.mark.parametrize("context", FOREIGN_CONTEXTS, ids=lambda c: type(c).__name__)
     def test_foreign_contexts_are_refused(
         self, backend: Backend, bucket: str, context: object

@@ -64,8 +64,8 @@ from ..value import MAX_KEY_BYTES
 
 __all__ = [
     "Backend", "Capabilities", "Fetched", "ListingBuckets", "MAX_KEY_BYTES", "MiB",
-    "Narrowing", "Replacing", "Scanning", "StoreLimits", "StoreResult", "capabilities",
-    "limits", "pick", "replace_many", "scan_keys",
+    "Narrowing", "Replacing", "Scanning", "StoreLimits", "StoreResult", "Swapping",
+    "capabilities", "limits", "pick", "replace_many", "scan_keys",
 ]
 
 _T = TypeVar("_T")
@@ -152,12 +152,13 @@ class Scanning(Protocol):
 @dataclass(frozen=True)
 class Capabilities:
     """Which optional methods a backend offers (see ``Scanning``,
-    ``Narrowing``, ``Replacing``, ``ListingBuckets``)."""
+    ``Narrowing``, ``Replacing``, ``ListingBuckets``, ``Swapping``)."""
 
     keys: bool = False
     narrow: bool = False
     replace_many: bool = False
     buckets: bool = False
+    swap_many: bool = False
 
 
 def capabilities(backend: object) -> Capabilities:
@@ -172,6 +173,7 @@ def capabilities(backend: object) -> Capabilities:
         narrow=callable(getattr(backend, "narrow", None)),
         replace_many=callable(getattr(backend, "replace_many", None)),
         buckets=callable(getattr(backend, "buckets", None)),
+        swap_many=callable(getattr(backend, "swap_many", None)),
     )
 
 
@@ -275,3 +277,24 @@ def replace_many(
         done: list[StoreResult] = backend.replace_many(bucket, entries)  # type: ignore[attr-defined]
         return done
     return [backend.store(bucket, key, value, context) for key, value, context in entries]
+
+
+@runtime_checkable
+class Swapping(Protocol):
+    """A backend that can replace siblings only if all of them are still
+    there, atomically (memory and SQLite). Optional: folds and read
+    repairs use it so that two of them made from overlapping fetches do not
+    both store a full merge (eight writers on one SQLite key left up to
+    eight such twin values, which every later fold had to decode); where
+    it is missing they use ``replace_many`` or ``store``, which is as safe,
+    only slower later."""
+
+    def swap_many(
+        self, bucket: str, entries: Sequence[tuple[str, bytes, Any]]
+    ) -> list[bool]:
+        """For each ``(key, value, context)``, in order: if every sibling
+        ``context`` names is still under ``key``, ``store(bucket, key,
+        value, context)``; else write nothing for it. Returns whether each
+        was stored. Every context is checked first (``InvalidInputError``);
+        a failure may leave a prefix of the entries applied."""
+        ...

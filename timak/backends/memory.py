@@ -144,11 +144,15 @@ class MemoryBackend(Backend):
         self, bucket: str, key: str, value: bytes, ids: tuple[int, ...]
     ) -> StoreResult:
         with self._store.lock:
-            rows = self._store.rows.setdefault((bucket, key), {})
-            for sibling_id in ids:
-                rows.pop(sibling_id, None)
-            rows[next(self._store.ids)] = bytes(value)
-            return len(rows)
+            return self._replace(bucket, key, value, ids)
+
+    def _replace(self, bucket: str, key: str, value: bytes, ids: tuple[int, ...]) -> int:
+        """Replace siblings ``ids`` by ``value``; the caller holds the lock."""
+        rows = self._store.rows.setdefault((bucket, key), {})
+        for sibling_id in ids:
+            rows.pop(sibling_id, None)
+        rows[next(self._store.ids)] = bytes(value)
+        return len(rows)
 
     def store_many(
         self, bucket: str, entries: Iterable[tuple[str, bytes]]
@@ -169,6 +173,25 @@ class MemoryBackend(Backend):
         counts = [self._store_locked(bucket, k, v, ids) for k, v, ids in checked]
         self._applied(after)
         return counts
+
+    def swap_many(
+        self, bucket: str, entries: Sequence[tuple[str, bytes, Any]]
+    ) -> list[bool]:
+        """``store`` each entry whose siblings are all still there (see
+        ``timak.backends.base.Swapping``); ``fail_next`` names it
+        ``"swap_many"``."""
+        checked = [(key, value, self._ids(context)) for key, value, context in entries]
+        after = self._enter("swap_many")
+        done = []
+        with self._store.lock:
+            for key, value, ids in checked:
+                rows = self._store.rows.get((bucket, key), {})
+                intact = all(sibling_id in rows for sibling_id in ids)
+                if intact:
+                    self._replace(bucket, key, value, ids)
+                done.append(intact)
+        self._applied(after)
+        return done
 
     def delete(self, bucket: str, key: str, context: Any = None) -> None:
         ids = self._ids(context)

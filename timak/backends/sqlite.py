@@ -302,6 +302,23 @@ class SQLiteBackend(Backend):
                 results.append(_insert(conn, bucket, key, value))
             return results
 
+    def swap_many(
+        self, bucket: str, entries: Sequence[tuple[str, bytes, Any]]
+    ) -> list[bool]:
+        """``store`` each entry whose rows are all still there, in one
+        transaction (see ``timak.backends.base.Swapping``)."""
+        checked = [(key, value, () if context is None else self._ids(context))
+                   for key, value, context in entries]
+        with self._write() as conn:
+            done: list[bool] = []
+            for key, value, ids in checked:
+                intact = _present(conn, ids) == len(ids)
+                if intact:
+                    _delete_ids(conn, ids)
+                    _insert(conn, bucket, key, value)
+                done.append(intact)
+            return done
+
     def delete(self, bucket: str, key: str, context: Any = None) -> None:
         ids = None if context is None else self._ids(context)
         with self._write() as conn:
@@ -366,6 +383,18 @@ def _insert(conn: sqlite3.Connection, bucket: str, key: str, value: bytes) -> in
         "SELECT count(*) FROM siblings WHERE bucket = ? AND key = ?", (bucket, key)
     ).fetchone()[0]
     return count
+
+
+def _present(conn: sqlite3.Connection, ids: Sequence[int]) -> int:
+    """How many of the rows ``ids`` are still there."""
+    found = 0
+    for start in range(0, len(ids), _DELETE_CHUNK):
+        chunk = ids[start : start + _DELETE_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        row = conn.execute(f"SELECT count(*) FROM siblings WHERE id IN ({marks})",
+                           tuple(chunk)).fetchone()
+        found += int(row[0])
+    return found
 
 
 def _delete_ids(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
