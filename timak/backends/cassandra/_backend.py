@@ -41,10 +41,10 @@ from ...errors import (
     InvalidInputError,
     InvalidKeyError,
 )
-from ..base import Backend, Fetched, MiB, StoreLimits, StoreResult
+from ..base import Backend, Capabilities, Fetched, MiB, StoreLimits, StoreResult
 from ._errors import map_errors
 from ._options import TABLE, CassandraOptions, parse_url
-from ._positions import FoldContext, build_context
+from ._positions import FoldContext, build_context, narrow_context
 from ._schema import schema_cql
 
 #: Rough bytes a range delete adds to a batch: two clustering bounds
@@ -140,6 +140,9 @@ class CassandraBackend(Backend):
     #: context is one batch (the value, its key and range tombstones), so a
     #: value keeps 1 MiB below that.
     limits = StoreLimits(value_bytes=15 * MiB, hard_value_bytes=16 * MiB)
+    #: ``keys`` (a full scan, for admin sweeps) and ``narrow`` (partial
+    #: folds: the small siblings are replaced, the large base stays).
+    capabilities = Capabilities(keys=True, narrow=True)
 
     def __init__(self, options: CassandraOptions, *, create: bool | None = None) -> None:
         self.options = options
@@ -328,6 +331,23 @@ class CassandraBackend(Backend):
                 raise_on_first_error=True,
             )
             return [self._fetched(result) for _, result in results]
+
+    def narrow(self, context: Any, indices: Iterable[int]) -> FoldContext:
+        """A context replacing only the siblings at ``indices`` of the fetch
+        that made ``context`` (see ``timak.backends.base.Narrowing``).
+
+        Its range deletes never reach a position of the fetch's other
+        siblings (an interval that holds one is split around it), and the
+        new sibling's ``covers`` records only what the named siblings hold;
+        the package docstring argues why that is safe and keeps tombstones
+        bounded. Raises ``InvalidInputError`` for a context this backend
+        did not make or an index outside the fetch's list.
+        """
+        if not isinstance(context, FoldContext):
+            raise InvalidInputError(
+                f"not a context from CassandraBackend.fetch: {context!r:.80}"
+            )
+        return narrow_context(context, indices)
 
     def store(self, bucket: str, key: str, value: bytes, context: Any = None) -> StoreResult:
         """Add ``value`` at a fresh position; with a context, also delete the
