@@ -548,6 +548,67 @@ def test_hot_key_written_100000_times_stays_under_the_tombstone_threshold(
 
 
 @pytest.mark.cassandra
+def test_partial_and_full_folds_keep_the_tombstones_a_read_scans_bounded(
+    cassandra_server: CassandraServer, cassandra_url: str, bucket: str
+) -> None:
+    """Narrowed stores keep the tombstone bound. Two Timelines (two
+    connections, as two app servers) write one key of capacity 200 blind,
+    3,200 items each, reading it now and then; their engines fold every 16
+    of their own writes, partially (the small siblings into one delta
+    beside the untouched base, a narrowed context) until the delta would
+    pass 64 records, then fully. Hundreds of folds of both kinds, some
+    racing, and partial read repairs: the final read scans a handful of
+    tombstones (docs/cassandra.md: at most ~2 unshadowed ranges per writer,
+    one below the base's position and one above), and the value holds the
+    newest 200 items of all."""
+    from timak import Timeline
+
+    per_writer, capacity = 3200, 200
+    failures: list[BaseException] = []
+    timelines = [Timeline(open_backend(cassandra_url), bucket, max_items=capacity)
+                 for _ in range(2)]
+    timelines[0].add_many("hot", [(f"seed{i}", i, None) for i in range(capacity)])
+
+    def write(timeline: Timeline, writer: int) -> None:
+        try:
+            for i in range(per_writer):
+                score = capacity + 2 * i + writer
+                timeline.fanout(["hot"], f"w{writer}.{i}", score)
+                if i % 100 == 99:
+                    timeline.get("hot")  # a read repair, partial beside the base
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    try:
+        threads = [threading.Thread(target=write, args=(tl, n))
+                   for n, tl in enumerate(timelines)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        stats = [tl.stats for tl in timelines]
+        backend = timelines[0].connection
+        assert isinstance(backend, cb.CassandraBackend)
+        found = backend.inspect(bucket, "hot")
+        newest = [record.id for record in timelines[0].get("hot", raw=True)]
+    finally:
+        for tl in timelines:
+            tl.close()
+    partial = sum(s.partial_folds for s in stats)
+    full = sum(s.folds for s in stats) - partial
+    print(f"\n{2 * per_writer} writes, {partial} partial and {full} full folds "
+          f"(+ repairs), {sum(s.fold_errors for s in stats)} fold errors; final read: {found}")
+    assert partial > 200 and full > 50
+    total = 2 * per_writer
+    expected = [f"w{(total - 1 - n) % 2}.{(total - 1 - n) // 2}" for n in range(capacity)]
+    assert newest == expected  # every write that should be there is
+    assert found.tombstones <= 8 * 2, found  # ~2 ranges (4 markers) per writer
+    assert not any("tombstone" in w for w in found.warnings)
+    assert cassandra_log_mentions(cassandra_server, bucket) == []
+
+
+@pytest.mark.cassandra
 def test_node_stop_and_restart_only_typed_errors_and_no_acked_write_lost(
     cassandra_server: CassandraServer, cassandra_url: str, bucket: str
 ) -> None:
