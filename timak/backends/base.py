@@ -29,8 +29,8 @@ that can replace a *subset* of the siblings a fetch saw offers
 positions of the fetch's list. ``store(b, k, v, narrowed)`` then replaces
 exactly those siblings; the others, and siblings written after the fetch,
 stay. ``Timeline`` uses it for partial folds (merge the small siblings, leave
-the big one alone). Memory and SQLite offer it; Riak cannot (a PUT with a
-vclock supersedes everything that vclock saw), and Cassandra does not yet.
+the big one alone). Memory, SQLite and Cassandra offer it; Riak cannot (a
+PUT with a vclock supersedes everything that vclock saw).
 
 Capabilities are found in one place, ``capabilities(backend)``: a backend
 may declare them (a ``capabilities`` attribute holding a ``Capabilities``),
