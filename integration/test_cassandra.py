@@ -405,6 +405,37 @@ def test_large_fold_takes_the_chunked_path_and_loses_nothing(
 
 
 @pytest.mark.cassandra
+def test_replace_many_sends_a_chunked_folds_deletes_after_every_write(
+    cassandra_url: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """replace_many runs its folds at once, but a fold over batch_limit
+    (here "big": 300 intervals) still writes its new sibling before any of
+    its deletes is sent, and a write after the fetch survives."""
+    with open_backend(cassandra_url, writer_cache=0, batch_limit=4096) as backend:
+        backend.store_many(bucket, [("big", f"old{i}".encode()) for i in range(300)])
+        backend.store_many(bucket, [("small", b"a"), ("small", b"b")])
+        big, small = backend.fetch_many(bucket, ["big", "small"])
+        backend.store(bucket, "big", b"late")  # after the fetch: stays
+        phases: list[list[str]] = []
+        original = cb._backend.execute_concurrent
+
+        def record(session: Any, requests: Any, **kwargs: Any) -> Any:
+            requests = list(requests)
+            phases.append(["insert" if "INSERT" in str(getattr(r, "query_string", "")) else
+                           type(r).__name__ for r, _ in requests])
+            return original(session, requests, **kwargs)
+
+        monkeypatch.setattr(cb._backend, "execute_concurrent", record)
+        assert backend.replace_many(
+            bucket, [("big", b"merged", big.context), ("small", b"ab", small.context)]
+        ) == [None, None]
+        assert phases[0] == ["insert", "BatchStatement"]  # big's write, small's batch
+        assert phases[1] and set(phases[1]) == {"BatchStatement"}  # big's deletes, after
+        assert sorted(backend.fetch(bucket, "big").siblings) == [b"late", b"merged"]
+        assert list(backend.fetch(bucket, "small").siblings) == [b"ab"]
+
+
+@pytest.mark.cassandra
 def test_crash_between_chunked_write_and_deletes_only_leaves_redundancy(
     cassandra_url: str, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -253,7 +253,8 @@ def pick(ids: Sequence[_T], indices: Iterable[int]) -> tuple[_T, ...]:
 @runtime_checkable
 class Replacing(Protocol):
     """A backend that stores many values with contexts in one call, cheaper
-    than a loop of ``store`` (SQLite: one transaction instead of one each).
+    than a loop of ``store`` (SQLite: one transaction instead of one each;
+    Cassandra: concurrent requests instead of one round trip after another).
     Optional: the folds after a fan-out use it where it exists."""
 
     def replace_many(
@@ -261,8 +262,10 @@ class Replacing(Protocol):
     ) -> list[StoreResult]:
         """``store(bucket, key, value, context)`` for every entry, in order;
         one result per entry. Every context is checked before anything is
-        written (``InvalidInputError``). A failure may leave a prefix of the
-        entries stored, as a loop of ``store`` would."""
+        written (``InvalidInputError``). A failure may leave some of the
+        entries stored: a prefix, as a loop of ``store`` would, or any of
+        them where the store runs them at once (Cassandra); each entry is a
+        store of its own, so either is safe."""
         ...
 
 

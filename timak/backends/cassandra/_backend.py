@@ -140,9 +140,10 @@ class CassandraBackend(Backend):
     #: context is one batch (the value, its key and range tombstones), so a
     #: value keeps 1 MiB below that.
     limits = StoreLimits(value_bytes=15 * MiB, hard_value_bytes=16 * MiB)
-    #: ``keys`` (a full scan, for admin sweeps) and ``narrow`` (partial
-    #: folds: the small siblings are replaced, the large base stays).
-    capabilities = Capabilities(keys=True, narrow=True)
+    #: ``keys`` (a full scan, for admin sweeps), ``narrow`` (partial
+    #: folds: the small siblings are replaced, the large base stays) and
+    #: ``replace_many`` (the folds after a fan-out, stored concurrently).
+    capabilities = Capabilities(keys=True, narrow=True, replace_many=True)
 
     def __init__(self, options: CassandraOptions, *, create: bool | None = None) -> None:
         self.options = options
@@ -382,6 +383,25 @@ class CassandraBackend(Backend):
         value: bytes,
         context: FoldContext,
     ) -> None:
+        first, later = self._fold_requests(bucket, key, writer, seq, value, context)
+        with map_errors("store"):
+            for statement, params in first:
+                self._session.execute(statement, params)
+            if later:
+                self._delete_in_chunks(later)
+
+    def _fold_requests(
+        self,
+        bucket: str,
+        key: str,
+        writer: uuid.UUID,
+        seq: int,
+        value: bytes,
+        context: FoldContext,
+    ) -> tuple[list[tuple[Any, Any]], list[tuple[Any, ...]]]:
+        """One fold's requests to run first, as ``(statement, params)``, and
+        the range deletes to send only once they succeeded (empty when the
+        whole fold is one batch)."""
         # One timestamp for the fold, above every write time it saw, so a row
         # written by a writer whose clock runs ahead is still deleted.
         stamp = max(time.time_ns() // 1000, context.min_timestamp)
@@ -398,17 +418,13 @@ class CassandraBackend(Backend):
         estimate = (
             len(value) + len(context.covers) + _BATCH_OVERHEAD + _DELETE_OVERHEAD * len(deletes)
         )
-        limit = self.options.batch_limit
-        with map_errors("store"):
-            if estimate <= limit:
-                batch = self._batch()
-                batch.add(self._statements.insert_folded, insert)
-                for params in deletes:
-                    batch.add(self._statements.delete_range, params)
-                self._session.execute(batch)
-                return
-            self._session.execute(self._statements.insert_folded, insert)
-            self._delete_in_chunks(deletes)
+        if estimate <= self.options.batch_limit:
+            batch = self._batch()
+            batch.add(self._statements.insert_folded, insert)
+            for params in deletes:
+                batch.add(self._statements.delete_range, params)
+            return [(batch, None)], []
+        return [(self._statements.insert_folded, insert)], deletes
 
     def _batch(self) -> BatchStatement:
         batch = BatchStatement(
@@ -417,13 +433,66 @@ class CassandraBackend(Backend):
         batch.is_idempotent = True
         return batch
 
-    def _delete_in_chunks(self, deletes: Sequence[tuple[Any, ...]]) -> None:
+    def _delete_batches(self, deletes: Sequence[tuple[Any, ...]]) -> list[tuple[Any, Any]]:
         per_batch = max(1, (self.options.batch_limit - _BATCH_OVERHEAD) // _DELETE_OVERHEAD)
+        requests: list[tuple[Any, Any]] = []
         for start in range(0, len(deletes), per_batch):
             batch = self._batch()
             for params in deletes[start : start + per_batch]:
                 batch.add(self._statements.delete_range, params)
+            requests.append((batch, None))
+        return requests
+
+    def _delete_in_chunks(self, deletes: Sequence[tuple[Any, ...]]) -> None:
+        for batch, _ in self._delete_batches(deletes):
             self._session.execute(batch)
+
+    def replace_many(
+        self, bucket: str, entries: Sequence[tuple[str, bytes, Any]]
+    ) -> list[StoreResult]:
+        """``store(bucket, key, value, context)`` for every entry, with
+        ``concurrency`` requests in flight; every result is ``None``.
+
+        Every context is checked before anything is written
+        (``InvalidInputError``). A fold that takes two steps (over
+        ``batch_limit``) has its deletes sent only after every first step
+        succeeded, so each new sibling is written before what it replaces
+        is deleted, as in ``store``. A failure may leave any of the entries
+        stored (they run at once, not in order); each is a store of its
+        own, safe alone, so retrying or leaving the rest is safe.
+        """
+        self._check_open()
+        self._check_key(bucket, *(key for key, _, _ in entries))
+        for _, _, context in entries:
+            if context is not None and not isinstance(context, FoldContext):
+                raise InvalidInputError(
+                    f"not a context from CassandraBackend.fetch: {context!r:.80}"
+                )
+        first: list[tuple[Any, Any]] = []
+        then: list[tuple[Any, Any]] = []
+        for key, value, context in entries:
+            writer, seq = self._writers.allocate(bucket, key)
+            if context is None:
+                first.append((self._statements.insert, (bucket, key, writer, seq, bytes(value))))
+                continue
+            now, later = self._fold_requests(bucket, key, writer, seq, bytes(value), context)
+            first += now
+            then += self._delete_batches(later)
+        try:
+            with map_errors("replace_many"):
+                for requests in (first, then):
+                    if requests:
+                        execute_concurrent(
+                            self._session,
+                            requests,
+                            concurrency=self.options.concurrency,
+                            raise_on_first_error=True,
+                        )
+        except BaseException:
+            for key, _, _ in entries:
+                self._writers.forget(bucket, key)
+            raise
+        return [None] * len(entries)
 
     def store_many(self, bucket: str, entries: Iterable[tuple[str, bytes]]) -> list[StoreResult]:
         """Blind-write many pairs, ``concurrency`` requests in flight; every

@@ -7,11 +7,12 @@ from a ``FoldContext`` never deletes a write it did not see.
 
 from __future__ import annotations
 
+import functools
 import struct
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..base import pick
 
@@ -75,23 +76,42 @@ Row = tuple[uuid.UUID, int, bytes | None, int | None]
 class FoldContext:
     """What a fetch saw, ready to be replaced.
 
+    ``rows``: the rows it replaces, in the fetch's order (what
+    ``narrow_context`` picks from). ``kept``: positions the fetch saw that it
+    does not replace (a narrowed context's other siblings): never deleted.
+    The plan is worked out on first use, not at every fetch (a read that
+    stores nothing, or a partial fold that narrows first, never needs the
+    full context's):
+
     ``deletes``: ``(writer, lo, hi)`` position intervals, each made only of
-    positions the context replaces or that a folded sibling it replaces
-    covers, and none of the ``kept`` positions.
-    ``covers``: those intervals (plus capped idle ones) for the new sibling.
-    ``min_timestamp``: microseconds above every write time of the rows it
-    replaces. ``siblings``: how many rows it replaces.
-    ``rows``: those rows, in the fetch's order (what ``narrow_context``
-    picks from). ``kept``: positions the fetch saw that this context does
-    not replace (a narrowed context's other siblings): never deleted.
+    positions of ``rows`` or that a row of ``rows`` covers, and none of the
+    ``kept`` positions. ``covers``: those intervals (plus capped idle ones)
+    for the new sibling. ``min_timestamp``: microseconds above every write
+    time of ``rows``. ``siblings``: how many rows it replaces.
     """
 
-    deletes: tuple[tuple[uuid.UUID, int, int], ...]
-    covers: bytes
-    min_timestamp: int
-    siblings: int
-    rows: tuple[Row, ...] = field(default=(), repr=False)
-    kept: frozenset[Position] = field(default=frozenset(), repr=False)
+    rows: tuple[Row, ...]
+    kept: frozenset[Position] = frozenset()
+
+    @property
+    def siblings(self) -> int:
+        return len(self.rows)
+
+    @property
+    def deletes(self) -> tuple[tuple[uuid.UUID, int, int], ...]:
+        return self._planned[0]
+
+    @property
+    def covers(self) -> bytes:
+        return self._planned[1]
+
+    @property
+    def min_timestamp(self) -> int:
+        return self._planned[2]
+
+    @functools.cached_property
+    def _planned(self) -> tuple[tuple[tuple[uuid.UUID, int, int], ...], bytes, int]:
+        return _plan(self.rows, self.kept)
 
 
 def _intervals_holding(intervals: list[Interval], seqs: list[int]) -> list[Interval]:
@@ -135,6 +155,13 @@ def build_context(rows: Sequence[Row], kept: frozenset[Position] = frozenset()) 
     """The fold context replacing ``(writer, seq, covers, writetime)`` rows
     of one key, and never deleting a position of ``kept`` (siblings the
     fetch saw that are to stay)."""
+    return FoldContext(tuple(rows), kept)
+
+
+def _plan(
+    rows: Sequence[Row], kept: frozenset[Position]
+) -> tuple[tuple[tuple[uuid.UUID, int, int], ...], bytes, int]:
+    """``FoldContext``'s deletes, covers and min_timestamp."""
     seen: dict[uuid.UUID, list[int]] = defaultdict(list)
     pieces: dict[uuid.UUID, list[Interval]] = defaultdict(list)
     holes: dict[uuid.UUID, list[int]] = defaultdict(list)
@@ -165,9 +192,7 @@ def build_context(rows: Sequence[Row], kept: frozenset[Position] = frozenset()) 
     idle = sorted((w for w in keep if w not in seen), key=_timeuuid_time, reverse=True)
     for writer in idle[_MAX_IDLE_WRITERS:]:
         del keep[writer]
-    return FoldContext(
-        tuple(deletes), encode_covers(keep), newest + 1, len(rows), tuple(rows), kept
-    )
+    return tuple(deletes), encode_covers(keep), newest + 1
 
 
 def narrow_context(context: FoldContext, indices: Iterable[int]) -> FoldContext:
