@@ -436,6 +436,39 @@ def test_replace_many_sends_a_chunked_folds_deletes_after_every_write(
 
 
 @pytest.mark.cassandra
+def test_store_many_sends_distinct_keys_in_small_batches(
+    backend: cb.CassandraBackend, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fan-out's one write per key goes as batches of at most 10 keys and
+    4 KiB (a 5 KB value alone), a hot key's writes as one batch of its own;
+    every pair is stored, as its own sibling, and no batch warning comes."""
+    sent: list[Any] = []
+    original = cb._backend.execute_concurrent
+
+    def record(session: Any, requests: Any, **kwargs: Any) -> Any:
+        requests = list(requests)
+        sent.extend(request for request, _ in requests)
+        results = original(session, requests, **kwargs)
+        warnings.extend(w for _, r in results for w in (r.response_future.warnings or ())
+                        if hasattr(r, "response_future"))
+        return results
+
+    warnings: list[str] = []
+    monkeypatch.setattr(cb._backend, "execute_concurrent", record)
+    pairs = [(f"k{i}", b"v%d" % i) for i in range(25)] + [("big", b"x" * 5000)]
+    pairs += [("hot", b"h1"), ("hot", b"h2")]
+    assert backend.store_many(bucket, pairs) == [None] * len(pairs)
+    batches = [r for r in sent if isinstance(r, cassandra_driver.query.BatchStatement)]
+    assert sorted(len(b) for b in batches) == [2, 5, 10, 10]  # hot's own, then 25 keys
+    assert len(sent) == 5  # and "big" alone
+    assert warnings == []
+    monkeypatch.undo()
+    for key, value in pairs[:26]:
+        assert list(backend.fetch(bucket, key).siblings) == [value]
+    assert sorted(backend.fetch(bucket, "hot").siblings) == [b"h1", b"h2"]
+
+
+@pytest.mark.cassandra
 def test_crash_between_chunked_write_and_deletes_only_leaves_redundancy(
     cassandra_url: str, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
