@@ -57,6 +57,7 @@ from timak._bench.data import BUCKET, Items
 from timak.backends import connect
 from timak.backends.base import Capabilities
 from timak.backends.cassandra import CassandraBackend
+from timak.errors import UnavailableError
 
 ITEMS = 1000
 PENDING = 7
@@ -251,8 +252,17 @@ def main() -> None:
     numbers = Items(ITEMS)
     (blind,) = data.blind_values(numbers.next(), 1, ITEMS)
     keysets = {name: data.keys(f"fanout-{name}", most) for name in ("narrow", "full", "floor")}
-    data.reset(narrow, keysets["narrow"] + keysets["floor"], [value])
-    data.reset(full, keysets["full"], [value])
+    for backend, names in ((narrow, keysets["narrow"] + keysets["floor"]),
+                           (full, keysets["full"])):
+        for part in data.chunks(names, 200):  # a loaded node may push back: retry
+            for attempt in range(5):
+                try:
+                    data.reset(backend, part, [value])
+                    break
+                except UnavailableError:
+                    if attempt == 4:
+                        raise
+                    time.sleep(2)
     timelines = {"narrow": Timeline(narrow, BUCKET, max_items=ITEMS),
                  "full": Timeline(full, BUCKET, max_items=ITEMS)}
     for name, tl in timelines.items():
