@@ -673,6 +673,32 @@ def test_partial_and_full_folds_keep_the_tombstones_a_read_scans_bounded(
 
 
 @pytest.mark.cassandra
+def test_folds_beside_a_small_corrupt_sibling_leave_it_byte_for_byte(
+    cassandra_url: str, bucket: str
+) -> None:
+    """A small corrupt sibling written by the same connection as the rest
+    (so its position lies inside the writer's interval): the folds that
+    blind writes trigger cannot be partial (it does not check), so they are
+    full folds narrowed to the good siblings, whose range deletes must
+    leave its position out. It stays, byte for byte; everything else is
+    merged. (A narrow that ignored the indices deleted it at the first fold.)"""
+    from timak import Timeline
+
+    bad = b"\x93not a timeline"
+    with open_backend(cassandra_url) as backend:
+        tl = Timeline(backend, bucket, max_items=100, fold_at=4)
+        tl.add_many("k", [(f"s{i}", i, None) for i in range(100)])
+        backend.store(bucket, "k", bad)
+        for i in range(8):
+            tl.fanout(["k"], f"f{i}", 1000 + i)
+        siblings = list(backend.fetch(bucket, "k").siblings)
+        assert tl.stats.folds >= 2 and tl.stats.partial_folds == 0
+        assert siblings.count(bad) == 1 and len(siblings) < 2 + tl.fold_at  # + pending
+        newest = tl.get("k", skip_corrupt=True)
+        assert newest[:8] == [f"f{i}" for i in range(7, -1, -1)] and len(newest) == 100
+
+
+@pytest.mark.cassandra
 def test_node_stop_and_restart_only_typed_errors_and_no_acked_write_lost(
     cassandra_server: CassandraServer, cassandra_url: str, bucket: str
 ) -> None:
