@@ -405,6 +405,70 @@ def test_large_fold_takes_the_chunked_path_and_loses_nothing(
 
 
 @pytest.mark.cassandra
+def test_replace_many_sends_a_chunked_folds_deletes_after_every_write(
+    cassandra_url: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """replace_many runs its folds at once, but a fold over batch_limit
+    (here "big": 300 intervals) still writes its new sibling before any of
+    its deletes is sent, and a write after the fetch survives."""
+    with open_backend(cassandra_url, writer_cache=0, batch_limit=4096) as backend:
+        backend.store_many(bucket, [("big", f"old{i}".encode()) for i in range(300)])
+        backend.store_many(bucket, [("small", b"a"), ("small", b"b")])
+        big, small = backend.fetch_many(bucket, ["big", "small"])
+        backend.store(bucket, "big", b"late")  # after the fetch: stays
+        phases: list[list[str]] = []
+        original = cb._backend.execute_concurrent
+
+        def record(session: Any, requests: Any, **kwargs: Any) -> Any:
+            requests = list(requests)
+            phases.append(["insert" if "INSERT" in str(getattr(r, "query_string", "")) else
+                           type(r).__name__ for r, _ in requests])
+            return original(session, requests, **kwargs)
+
+        monkeypatch.setattr(cb._backend, "execute_concurrent", record)
+        assert backend.replace_many(
+            bucket, [("big", b"merged", big.context), ("small", b"ab", small.context)]
+        ) == [None, None]
+        assert phases[0] == ["insert", "BatchStatement"]  # big's write, small's batch
+        assert phases[1] and set(phases[1]) == {"BatchStatement"}  # big's deletes, after
+        assert sorted(backend.fetch(bucket, "big").siblings) == [b"late", b"merged"]
+        assert list(backend.fetch(bucket, "small").siblings) == [b"ab"]
+
+
+@pytest.mark.cassandra
+def test_store_many_sends_distinct_keys_in_small_batches(
+    backend: cb.CassandraBackend, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fan-out's one write per key goes as batches of at most 10 keys and
+    4 KiB (a 5 KB value alone), a hot key's writes as one batch of its own;
+    every pair is stored, as its own sibling, and no batch warning comes."""
+    sent: list[Any] = []
+    original = cb._backend.execute_concurrent
+
+    def record(session: Any, requests: Any, **kwargs: Any) -> Any:
+        requests = list(requests)
+        sent.extend(request for request, _ in requests)
+        results = original(session, requests, **kwargs)
+        warnings.extend(w for _, r in results for w in (r.response_future.warnings or ())
+                        if hasattr(r, "response_future"))
+        return results
+
+    warnings: list[str] = []
+    monkeypatch.setattr(cb._backend, "execute_concurrent", record)
+    pairs = [(f"k{i}", b"v%d" % i) for i in range(25)] + [("big", b"x" * 5000)]
+    pairs += [("hot", b"h1"), ("hot", b"h2")]
+    assert backend.store_many(bucket, pairs) == [None] * len(pairs)
+    batches = [r for r in sent if isinstance(r, cassandra_driver.query.BatchStatement)]
+    assert sorted(len(b) for b in batches) == [2, 5, 10, 10]  # hot's own, then 25 keys
+    assert len(sent) == 5  # and "big" alone
+    assert warnings == []
+    monkeypatch.undo()
+    for key, value in pairs[:26]:
+        assert list(backend.fetch(bucket, key).siblings) == [value]
+    assert sorted(backend.fetch(bucket, "hot").siblings) == [b"h1", b"h2"]
+
+
+@pytest.mark.cassandra
 def test_crash_between_chunked_write_and_deletes_only_leaves_redundancy(
     cassandra_url: str, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -545,6 +609,93 @@ def test_hot_key_written_100000_times_stays_under_the_tombstone_threshold(
     assert found.tombstones <= 4 * writers, found  # ~2 markers per writer interval
     assert not any("tombstone" in w for w in found.warnings)
     assert cassandra_log_mentions(cassandra_server, bucket) == []
+
+
+@pytest.mark.cassandra
+def test_partial_and_full_folds_keep_the_tombstones_a_read_scans_bounded(
+    cassandra_server: CassandraServer, cassandra_url: str, bucket: str
+) -> None:
+    """Narrowed stores keep the tombstone bound. Two Timelines (two
+    connections, as two app servers) write one key of capacity 200 blind,
+    3,200 items each, reading it now and then; their engines fold every 16
+    of their own writes, partially (the small siblings into one delta
+    beside the untouched base, a narrowed context) until the delta would
+    pass 64 records, then fully. Hundreds of folds of both kinds, some
+    racing, and partial read repairs: the final read scans a handful of
+    tombstones (docs/cassandra.md: at most ~2 unshadowed ranges per writer,
+    one below the base's position and one above), and the value holds the
+    newest 200 items of all."""
+    from timak import Timeline
+
+    per_writer, capacity = 3200, 200
+    failures: list[BaseException] = []
+    timelines = [Timeline(open_backend(cassandra_url), bucket, max_items=capacity)
+                 for _ in range(2)]
+    timelines[0].add_many("hot", [(f"seed{i}", i, None) for i in range(capacity)])
+
+    def write(timeline: Timeline, writer: int) -> None:
+        try:
+            for i in range(per_writer):
+                score = capacity + 2 * i + writer
+                timeline.fanout(["hot"], f"w{writer}.{i}", score)
+                if i % 100 == 99:
+                    timeline.get("hot")  # a read repair, partial beside the base
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    try:
+        threads = [threading.Thread(target=write, args=(tl, n))
+                   for n, tl in enumerate(timelines)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        stats = [tl.stats for tl in timelines]
+        backend = timelines[0].connection
+        assert isinstance(backend, cb.CassandraBackend)
+        found = backend.inspect(bucket, "hot")
+        newest = [record.id for record in timelines[0].get("hot", raw=True)]
+    finally:
+        for tl in timelines:
+            tl.close()
+    partial = sum(s.partial_folds for s in stats)
+    full = sum(s.folds for s in stats) - partial
+    print(f"\n{2 * per_writer} writes, {partial} partial and {full} full folds "
+          f"(+ repairs), {sum(s.fold_errors for s in stats)} fold errors; final read: {found}")
+    assert partial > 200 and full > 50
+    total = 2 * per_writer
+    expected = [f"w{(total - 1 - n) % 2}.{(total - 1 - n) // 2}" for n in range(capacity)]
+    assert newest == expected  # every write that should be there is
+    assert found.tombstones <= 8 * 2, found  # ~2 ranges (4 markers) per writer
+    assert not any("tombstone" in w for w in found.warnings)
+    assert cassandra_log_mentions(cassandra_server, bucket) == []
+
+
+@pytest.mark.cassandra
+def test_folds_beside_a_small_corrupt_sibling_leave_it_byte_for_byte(
+    cassandra_url: str, bucket: str
+) -> None:
+    """A small corrupt sibling written by the same connection as the rest
+    (so its position lies inside the writer's interval): the folds that
+    blind writes trigger cannot be partial (it does not check), so they are
+    full folds narrowed to the good siblings, whose range deletes must
+    leave its position out. It stays, byte for byte; everything else is
+    merged. (A narrow that ignored the indices deleted it at the first fold.)"""
+    from timak import Timeline
+
+    bad = b"\x93not a timeline"
+    with open_backend(cassandra_url) as backend:
+        tl = Timeline(backend, bucket, max_items=100, fold_at=4)
+        tl.add_many("k", [(f"s{i}", i, None) for i in range(100)])
+        backend.store(bucket, "k", bad)
+        for i in range(8):
+            tl.fanout(["k"], f"f{i}", 1000 + i)
+        siblings = list(backend.fetch(bucket, "k").siblings)
+        assert tl.stats.folds >= 2 and tl.stats.partial_folds == 0
+        assert siblings.count(bad) == 1 and len(siblings) < 2 + tl.fold_at  # + pending
+        newest = tl.get("k", skip_corrupt=True)
+        assert newest[:8] == [f"f{i}" for i in range(7, -1, -1)] and len(newest) == 100
 
 
 @pytest.mark.cassandra

@@ -29,8 +29,8 @@ that can replace a *subset* of the siblings a fetch saw offers
 positions of the fetch's list. ``store(b, k, v, narrowed)`` then replaces
 exactly those siblings; the others, and siblings written after the fetch,
 stay. ``Timeline`` uses it for partial folds (merge the small siblings, leave
-the big one alone). Memory and SQLite offer it; Riak cannot (a PUT with a
-vclock supersedes everything that vclock saw), and Cassandra does not yet.
+the big one alone). Memory, SQLite and Cassandra offer it; Riak cannot (a
+PUT with a vclock supersedes everything that vclock saw).
 
 Capabilities are found in one place, ``capabilities(backend)``: a backend
 may declare them (a ``capabilities`` attribute holding a ``Capabilities``),
@@ -255,7 +255,8 @@ def pick(ids: Sequence[_T], indices: Iterable[int]) -> tuple[_T, ...]:
 @runtime_checkable
 class Replacing(Protocol):
     """A backend that stores many values with contexts in one call, cheaper
-    than a loop of ``store`` (SQLite: one transaction instead of one each).
+    than a loop of ``store`` (SQLite: one transaction instead of one each;
+    Cassandra: concurrent requests instead of one round trip after another).
     Optional: the folds after a fan-out use it where it exists."""
 
     def replace_many(
@@ -263,8 +264,10 @@ class Replacing(Protocol):
     ) -> list[StoreResult]:
         """``store(bucket, key, value, context)`` for every entry, in order;
         one result per entry. Every context is checked before anything is
-        written (``InvalidInputError``). A failure may leave a prefix of the
-        entries stored, as a loop of ``store`` would."""
+        written (``InvalidInputError``). A failure may leave some of the
+        entries stored: a prefix, as a loop of ``store`` would, or any of
+        them where the store runs them at once (Cassandra); each entry is a
+        store of its own, so either is safe."""
         ...
 
 

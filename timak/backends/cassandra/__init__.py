@@ -69,6 +69,43 @@ exactly those intervals that contain a seen sibling.
 * Consistency level, replica lag and paging do not matter: a stale or partial
   read sees fewer positions and so deletes less.
 
+Narrowed contexts (``narrow``: replace a subset)
+------------------------------------------------
+``narrow(ctx, indices)`` gives a context replacing only the rows ``S`` at
+``indices``; the fetch's other rows ``K`` are *kept*. It is built as above
+from ``S`` alone (its positions and its rows' ``covers``), and then every
+position of ``K`` is taken out of the intervals, splitting an interval that
+holds one. So:
+
+* The invariant holds for the new sibling: its value is the join of ``S``
+  (the caller builds it from the named siblings only), and every position in
+  its ``covers`` is a position of ``S`` or lies in the ``covers`` of a row of
+  ``S``, hence (by induction) inside that row's value.
+* Nothing unseen is deleted, for the reasons above; nothing kept is deleted,
+  because no interval holds a position of ``K`` (not even one that a row of
+  ``S`` covers: such a row is redundant, but the contract says it stays).
+* The engine narrows in two places: a partial fold or read repair (every
+  sibling but the largest, the *base*, into one small delta) and a full fold
+  that leaves a corrupt sibling out. The base is neither rewritten nor
+  deleted; only the small siblings' positions are.
+
+Tombstones stay bounded with narrowed folds too. Per writer: (1) a full
+fold's context has no kept positions, and its intervals contain every range
+any earlier fold deleted for that writer, since each such range is recorded
+in the ``covers`` of the sibling that fold wrote and carried forward by every
+fold that replaced it; so after a full fold one range tombstone per writer
+interval is unshadowed. (2) A partial fold replaces the previous delta,
+whose ``covers`` hold the ranges of every partial fold since the base was
+written, so its interval contains all of them; it holds none of the ranges
+recorded in the base (the base's own position splits them), so at most two
+ranges per writer are unshadowed: the base's fold's and the partial chain's
+(for the base's writer, one below the base's position and one above). (3)
+The next full fold holds the base's position and both ranges, and joins
+them into one again. A read therefore scans about four tombstone markers per
+writer, however many folds of either kind came before; a corrupt sibling
+left out adds one split while it stays. ``docs/cassandra.md`` has the
+measurement.
+
 Superseded rows still sit in the memtable until it is flushed, and reads step
 over them (not counted as tombstones, but ~2.5 us each on a small box); the
 table's ``memtable_flush_period_in_ms`` (default 60 s) bounds that.

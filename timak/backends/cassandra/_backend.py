@@ -32,7 +32,13 @@ from cassandra.policies import (
     TokenAwarePolicy,
     WhiteListRoundRobinPolicy,
 )
-from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_factory
+from cassandra.query import (
+    BatchStatement,
+    BatchType,
+    BoundStatement,
+    PreparedStatement,
+    tuple_factory,
+)
 from cassandra.util import uuid_from_time
 
 from ...errors import (
@@ -41,10 +47,10 @@ from ...errors import (
     InvalidInputError,
     InvalidKeyError,
 )
-from ..base import Backend, Fetched, MiB, StoreLimits, StoreResult
+from ..base import Backend, Capabilities, Fetched, MiB, StoreLimits, StoreResult
 from ._errors import map_errors
 from ._options import TABLE, CassandraOptions, parse_url
-from ._positions import FoldContext, build_context
+from ._positions import FoldContext, build_context, narrow_context
 from ._schema import schema_cql
 
 #: Rough bytes a range delete adds to a batch: two clustering bounds
@@ -52,6 +58,10 @@ from ._schema import schema_cql
 _DELETE_OVERHEAD = 80
 #: Fixed per-batch overhead we budget for: partition key, row header, covers.
 _BATCH_OVERHEAD = 200
+#: Blind writes to distinct keys share a batch this many at most, and up to
+#: this many bytes (see ``CassandraBackend._grouped_inserts``).
+_KEYS_PER_BATCH = 10
+_GROUPED_BATCH_BYTES = 4096
 
 
 class _Writers:
@@ -140,6 +150,10 @@ class CassandraBackend(Backend):
     #: context is one batch (the value, its key and range tombstones), so a
     #: value keeps 1 MiB below that.
     limits = StoreLimits(value_bytes=15 * MiB, hard_value_bytes=16 * MiB)
+    #: ``keys`` (a full scan, for admin sweeps), ``narrow`` (partial
+    #: folds: the small siblings are replaced, the large base stays) and
+    #: ``replace_many`` (the folds after a fan-out, stored concurrently).
+    capabilities = Capabilities(keys=True, narrow=True, replace_many=True)
 
     def __init__(self, options: CassandraOptions, *, create: bool | None = None) -> None:
         self.options = options
@@ -329,6 +343,23 @@ class CassandraBackend(Backend):
             )
             return [self._fetched(result) for _, result in results]
 
+    def narrow(self, context: Any, indices: Iterable[int]) -> FoldContext:
+        """A context replacing only the siblings at ``indices`` of the fetch
+        that made ``context`` (see ``timak.backends.base.Narrowing``).
+
+        Its range deletes never reach a position of the fetch's other
+        siblings (an interval that holds one is split around it), and the
+        new sibling's ``covers`` records only what the named siblings hold;
+        the package docstring argues why that is safe and keeps tombstones
+        bounded. Raises ``InvalidInputError`` for a context this backend
+        did not make or an index outside the fetch's list.
+        """
+        if not isinstance(context, FoldContext):
+            raise InvalidInputError(
+                f"not a context from CassandraBackend.fetch: {context!r:.80}"
+            )
+        return narrow_context(context, indices)
+
     def store(self, bucket: str, key: str, value: bytes, context: Any = None) -> StoreResult:
         """Add ``value`` at a fresh position; with a context, also delete the
         intervals it saw (atomically, or after the write when too large).
@@ -362,6 +393,25 @@ class CassandraBackend(Backend):
         value: bytes,
         context: FoldContext,
     ) -> None:
+        first, later = self._fold_requests(bucket, key, writer, seq, value, context)
+        with map_errors("store"):
+            for statement, params in first:
+                self._session.execute(statement, params)
+            if later:
+                self._delete_in_chunks(later)
+
+    def _fold_requests(
+        self,
+        bucket: str,
+        key: str,
+        writer: uuid.UUID,
+        seq: int,
+        value: bytes,
+        context: FoldContext,
+    ) -> tuple[list[tuple[Any, Any]], list[tuple[Any, ...]]]:
+        """One fold's requests to run first, as ``(statement, params)``, and
+        the range deletes to send only once they succeeded (empty when the
+        whole fold is one batch)."""
         # One timestamp for the fold, above every write time it saw, so a row
         # written by a writer whose clock runs ahead is still deleted.
         stamp = max(time.time_ns() // 1000, context.min_timestamp)
@@ -378,17 +428,13 @@ class CassandraBackend(Backend):
         estimate = (
             len(value) + len(context.covers) + _BATCH_OVERHEAD + _DELETE_OVERHEAD * len(deletes)
         )
-        limit = self.options.batch_limit
-        with map_errors("store"):
-            if estimate <= limit:
-                batch = self._batch()
-                batch.add(self._statements.insert_folded, insert)
-                for params in deletes:
-                    batch.add(self._statements.delete_range, params)
-                self._session.execute(batch)
-                return
-            self._session.execute(self._statements.insert_folded, insert)
-            self._delete_in_chunks(deletes)
+        if estimate <= self.options.batch_limit:
+            batch = self._batch()
+            batch.add(self._statements.insert_folded, insert)
+            for params in deletes:
+                batch.add(self._statements.delete_range, params)
+            return [(batch, None)], []
+        return [(self._statements.insert_folded, insert)], deletes
 
     def _batch(self) -> BatchStatement:
         batch = BatchStatement(
@@ -397,13 +443,66 @@ class CassandraBackend(Backend):
         batch.is_idempotent = True
         return batch
 
-    def _delete_in_chunks(self, deletes: Sequence[tuple[Any, ...]]) -> None:
+    def _delete_batches(self, deletes: Sequence[tuple[Any, ...]]) -> list[tuple[Any, Any]]:
         per_batch = max(1, (self.options.batch_limit - _BATCH_OVERHEAD) // _DELETE_OVERHEAD)
+        requests: list[tuple[Any, Any]] = []
         for start in range(0, len(deletes), per_batch):
             batch = self._batch()
             for params in deletes[start : start + per_batch]:
                 batch.add(self._statements.delete_range, params)
+            requests.append((batch, None))
+        return requests
+
+    def _delete_in_chunks(self, deletes: Sequence[tuple[Any, ...]]) -> None:
+        for batch, _ in self._delete_batches(deletes):
             self._session.execute(batch)
+
+    def replace_many(
+        self, bucket: str, entries: Sequence[tuple[str, bytes, Any]]
+    ) -> list[StoreResult]:
+        """``store(bucket, key, value, context)`` for every entry, with
+        ``concurrency`` requests in flight; every result is ``None``.
+
+        Every context is checked before anything is written
+        (``InvalidInputError``). A fold that takes two steps (over
+        ``batch_limit``) has its deletes sent only after every first step
+        succeeded, so each new sibling is written before what it replaces
+        is deleted, as in ``store``. A failure may leave any of the entries
+        stored (they run at once, not in order); each is a store of its
+        own, safe alone, so retrying or leaving the rest is safe.
+        """
+        self._check_open()
+        self._check_key(bucket, *(key for key, _, _ in entries))
+        for _, _, context in entries:
+            if context is not None and not isinstance(context, FoldContext):
+                raise InvalidInputError(
+                    f"not a context from CassandraBackend.fetch: {context!r:.80}"
+                )
+        first: list[tuple[Any, Any]] = []
+        then: list[tuple[Any, Any]] = []
+        for key, value, context in entries:
+            writer, seq = self._writers.allocate(bucket, key)
+            if context is None:
+                first.append((self._statements.insert, (bucket, key, writer, seq, bytes(value))))
+                continue
+            now, later = self._fold_requests(bucket, key, writer, seq, bytes(value), context)
+            first += now
+            then += self._delete_batches(later)
+        try:
+            with map_errors("replace_many"):
+                for requests in (first, then):
+                    if requests:
+                        execute_concurrent(
+                            self._session,
+                            requests,
+                            concurrency=self.options.concurrency,
+                            raise_on_first_error=True,
+                        )
+        except BaseException:
+            for key, _, _ in entries:
+                self._writers.forget(bucket, key)
+            raise
+        return [None] * len(entries)
 
     def store_many(self, bucket: str, entries: Iterable[tuple[str, bytes]]) -> list[StoreResult]:
         """Blind-write many pairs, ``concurrency`` requests in flight; every
@@ -413,6 +512,9 @@ class CassandraBackend(Backend):
         partition, so they are sent together as single-partition batches
         (one mutation each, up to ``batch_limit`` bytes) rather than as one
         request per pair: a hot key written many times costs a few requests.
+        Keys written once (a fan-out) share small batches, up to 10 keys
+        with the same replicas each (``_grouped_inserts``). A failure may
+        leave any of the pairs written.
         """
         self._check_open()
         pairs = list(entries)
@@ -422,9 +524,10 @@ class CassandraBackend(Backend):
             position = self._writers.allocate(bucket, key)
             by_key.setdefault(key, []).append((bucket, key, *position, bytes(value)))
         requests: list[tuple[Any, Any]] = []
+        singles: list[tuple[Any, ...]] = []
         for rows in by_key.values():
             if len(rows) == 1:
-                requests.append((self._statements.insert, rows[0]))
+                singles.append(rows[0])
                 continue
             batch, size = self._batch(), 0
             for row in rows:
@@ -435,6 +538,7 @@ class CassandraBackend(Backend):
                 batch.add(self._statements.insert, row)
                 size += row_size
             requests.append((batch, None))
+        requests += self._grouped_inserts(singles)
         try:
             with map_errors("store_many"):
                 execute_concurrent(
@@ -448,6 +552,45 @@ class CassandraBackend(Backend):
                 self._writers.forget(bucket, key)
             raise
         return [None] * len(pairs)
+
+    def _grouped_inserts(self, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, Any]]:
+        """One-row inserts for distinct keys, as requests: up to
+        ``_KEYS_PER_BATCH`` keys whose partitions have the same replicas in
+        one ``UNLOGGED`` batch, kept under ``_GROUPED_BATCH_BYTES``.
+
+        The Python driver costs ~0.3 ms of CPU per request, which made a
+        fan-out to 1,000 keys 410 ms of one-row requests; batches of 10 took
+        81 ms (docs/benchmarks.md). Grouping by replica set sends each batch
+        to a node that owns all its partitions (the driver routes a batch by
+        its first statement), so no coordinator forwards another's writes.
+        Such a batch is not atomic across its partitions, which a blind
+        write never needs (each row is a sibling of its own; a failure may
+        leave some written, as ``store_many`` says). The limits stay under
+        Cassandra's defaults for multi-partition batches:
+        ``unlogged_batch_across_partitions_warn_threshold`` (warns above 10)
+        and ``batch_size_warn_threshold`` (5 KiB)."""
+        groups: dict[frozenset[Any], list[tuple[BoundStatement, int]]] = {}
+        requests: list[tuple[Any, Any]] = []
+        keyspace = self.options.keyspace
+        metadata = self._cluster.metadata
+        for row in rows:
+            bound = self._statements.insert.bind(row)
+            if len(row[4]) + _DELETE_OVERHEAD > _GROUPED_BATCH_BYTES:
+                requests.append((bound, None))
+                continue
+            replicas = frozenset(metadata.get_replicas(keyspace, bound.routing_key))
+            groups.setdefault(replicas, []).append((bound, len(row[4])))
+        for bounds in groups.values():
+            batch, size = self._batch(), 0
+            for bound, value_size in bounds:
+                row_size = value_size + _DELETE_OVERHEAD
+                if len(batch) == _KEYS_PER_BATCH or size + row_size > _GROUPED_BATCH_BYTES:
+                    requests.append((batch, None))
+                    batch, size = self._batch(), 0
+                batch.add(bound)
+                size += row_size
+            requests.append((batch if len(batch) > 1 else bound, None))
+        return requests
 
     def delete(self, bucket: str, key: str, context: Any = None) -> None:
         """Without a context: one partition tombstone (every sibling goes, and
