@@ -38,6 +38,7 @@ __all__ = [
     "Target",
     "measure",
     "p99",
+    "percentile",
 ]
 
 #: The fewest samples per side a case reports, however slow its calls.
@@ -101,10 +102,15 @@ def measure(sides: Sequence[Op], plan: Plan) -> list[Samples]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def percentile(samples: Sequence[int], fraction: float) -> float:
+    """Nearest-rank percentile (``fraction`` 0.99: the 99th)."""
+    ordered = sorted(samples)
+    return float(ordered[max(0, math.ceil(fraction * len(ordered)) - 1)])
+
+
 def p99(samples: Sequence[int]) -> float:
     """Nearest-rank 99th percentile: below 100 samples, the slowest one."""
-    ordered = sorted(samples)
-    return float(ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)])
+    return percentile(samples, 0.99)
 
 
 @dataclass(frozen=True)
@@ -120,9 +126,13 @@ class Side:
     cpu_p50_ms: float
     samples: int
     server_cpu_ms: float | None = None
+    p90_ms: float | None = None
+    #: Calls per second over all the processes making them (``contended``).
+    per_s: float | None = None
 
     @classmethod
-    def of(cls, name: str, samples: Samples, server_cpu_ms: float | None = None) -> Side:
+    def of(cls, name: str, samples: Samples, server_cpu_ms: float | None = None,
+           per_s: float | None = None) -> Side:
         return cls(
             name=name,
             p50_ms=statistics.median(samples.wall) / 1e6,
@@ -131,6 +141,8 @@ class Side:
             cpu_p50_ms=statistics.median(samples.cpu) / 1e6,
             samples=len(samples.wall),
             server_cpu_ms=server_cpu_ms,
+            p90_ms=percentile(samples.wall, 0.90) / 1e6,
+            per_s=per_s,
         )
 
 
@@ -211,7 +223,7 @@ class Result:
             return None if s is None else {
                 "name": s.name, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms,
                 "mean_ms": s.mean_ms, "cpu_p50_ms": s.cpu_p50_ms, "samples": s.samples,
-                "server_cpu_ms": s.server_cpu_ms,
+                "server_cpu_ms": s.server_cpu_ms, "p90_ms": s.p90_ms, "per_s": s.per_s,
             }
 
         return {
