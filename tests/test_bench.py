@@ -614,3 +614,31 @@ def test_compare_table_has_a_column_per_run(tmp_path: Path, results: list[bench.
     cell = f"{first.vs_floor:.2f}" if first.vs_floor < 10 else ""
     row = next(line for line in lines if line.startswith(f"| {first.name} | {first.backend} |"))
     assert row.count(" / ") == 2 and cell in row
+
+
+# -- benchmarks/django_feed.py ----------------------------------------------
+
+
+@pytest.mark.slow
+def test_django_feed_benchmark_reports_both_sides(tmp_path: Path) -> None:
+    """The Django home-feed benchmark runs (tiny sizes) and reports timak,
+    its floor and django-activity-stream, p50 and p99, for the post and the
+    read. Its figures are not looked at."""
+    pytest.importorskip("django", reason="pip install -e '.[django]' to run")
+    pytest.importorskip("actstream", reason="pip install django-activity-stream (the dev "
+                        "extra) to run")
+    out = tmp_path / "django.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "django_feed.py"), "--quick", "--json",
+         str(out)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(out.read_text())
+    assert [r["scenario"] for r in document["results"]] == ["post", "home"]
+    for entry in document["results"]:
+        assert entry["subject"]["name"] == "timak activity feeds"
+        assert entry["peer"]["name"].startswith("django-activity-stream ")
+        for side in (entry["subject"], entry["floor"], entry["peer"]):
+            assert 0 < side["p50_ms"] <= side["p99_ms"]
+        assert entry["vs_peer_p99"] == pytest.approx(
+            entry["subject"]["p99_ms"] / entry["peer"]["p99_ms"])
+    assert document["environment"]["django_activity_stream"]
