@@ -304,10 +304,15 @@ def test_sqlite_fanout_floor_writes_the_rows_the_store_reads(tmp_path: Path) -> 
 
 
 def test_contended_writers_run_together_and_lose_nothing() -> None:
-    run = contended.timak_writers(2, 0.1, fold_at=4)
-    assert run.writers == 2 and run.lost == 0
-    assert len(run.samples.wall) == len(run.samples.cpu) > 2
-    assert run.per_s == pytest.approx(len(run.samples.wall) / 0.1)
+    """Two writer processes, folding often (fold_at=4): every acknowledged
+    write is in the key afterwards. (How many writes they make is not
+    checked beyond one: on a loaded machine a process may get little CPU
+    in 0.2 s.)"""
+    run = contended.timak_writers(2, 0.2, fold_at=4)
+    writes = len(run.samples.wall)
+    assert run.writers == 2 and run.lost == 0, (writes, run.lost)
+    assert writes == len(run.samples.cpu) >= 1
+    assert run.per_s == pytest.approx(writes / 0.2)
 
 
 def test_table_shows_p99_ratios_and_contended_rates(
