@@ -259,7 +259,8 @@ def run(args: argparse.Namespace, others: int) -> list[dict[str, Any]]:
             row_floor = []
         name = case.format(args.followers, others)
         print(f"{name} ...", file=sys.stderr, flush=True)
-        taken = measure(sides, plan)
+        taken = measure(sides, plan, lambda n, took, name=name: print(
+            f"{name}: {n} samples a side, {took:.0f} s", file=sys.stderr, flush=True))
         scenario = case.split()[0]
         floor_name = ("row + bare sqlite3 fan-out" if scenario == "post"
                       else "in_bulk of 25 rows")

@@ -28,7 +28,7 @@ import pytest
 
 from timak import _bench as bench
 from timak._bench import cases as bench_cases
-from timak._bench import contended, data, floors, runner
+from timak._bench import contended, data, floors, harness, runner
 from timak._bench.activity import ACTIVITY_SCENARIOS
 from timak.backends.sqlite import SQLiteBackend
 from timak.cli import main
@@ -322,7 +322,7 @@ def test_table_shows_p99_ratios_and_contended_rates(
     floor = bench.Side("timak, 1 writer", 0.5, 2.0, 0.5, 0.5, 80, p90_ms=1.0, per_s=1600.0)
     result = bench.Result("contended writers=4 items=4000", "contended", "sqlite", "writes", 1,
                           subject, floor, params={"writers": 4, "lost": 0})
-    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer: result)
+    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer, tick=None: result)
     assert main(["bench", "--quick", "--backend", "sqlite", "--only", "contended",
                  "--no-peer"]) == 0
     out = capsys.readouterr().out
@@ -441,6 +441,20 @@ def test_measure_interleaves_rotating_who_goes_first() -> None:
     assert "".join(log) == "Ssfp" + "Ssfp" + "fpSs" + "pSsf" + "Ssfp"
 
 
+def test_measure_ticks_on_long_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long case reports progress every TICK_S seconds (here: every round)."""
+    monkeypatch.setattr(harness, "TICK_S", 0.0)
+    ticks: list[tuple[int, float]] = []
+    plan = bench.Plan(warmup=0, min_samples=4, max_samples=4, budget_s=0.0)
+    bench.measure([bench.Op(lambda: None)], plan, lambda n, s: ticks.append((n, s)))
+    assert [n for n, _ in ticks] == [1, 2, 3, 4]
+    assert all(s >= 0 for _, s in ticks)
+    ticks.clear()
+    monkeypatch.setattr(harness, "TICK_S", 3600.0)
+    bench.measure([bench.Op(lambda: None)], plan, lambda n, s: ticks.append((n, s)))
+    assert ticks == []  # a short case prints no progress between its start and end
+
+
 def test_measure_stops_at_max_samples_despite_budget() -> None:
     plan = bench.Plan(warmup=0, min_samples=1, max_samples=3, budget_s=3600.0)
     taken = bench.measure([bench.Op(lambda: None), bench.Op(lambda: None)], plan)
@@ -481,7 +495,7 @@ def test_targets_not_measured_are_not_counted_as_missed(
     targets = (bench.Target("floor", 1.5, 3.0, False), bench.Target("redis", 2.0, None, None))
     result = bench.Result("fold items=1 siblings=2", "fold", "memory", "folds", 1, side, side,
                           targets=targets)
-    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer: result)
+    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer, tick=None: result)
     argv = ["bench", "--quick", "--backend", "memory", "--only", "fold", "--no-peer",
             "--fail-on-miss"]
     assert main(argv) == 1
@@ -489,7 +503,7 @@ def test_targets_not_measured_are_not_counted_as_missed(
     assert "redis<=2 not measured" in out
     assert "1 target(s) not measured" in out and "1 target(s) MISSED" in out
     only_unmeasured = dataclasses.replace(result, targets=targets[1:])
-    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer: only_unmeasured)
+    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer, tick=None: only_unmeasured)
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "1 target(s) not measured" in out and "target(s) MISSED" not in out
@@ -502,7 +516,7 @@ def test_fail_on_miss_sets_the_exit_code(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     met: bool, flag: list[str], code: int,
 ) -> None:
-    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer: _fake_result(met))
+    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer, tick=None: _fake_result(met))
     argv = ["bench", "--quick", "--backend", "memory", "--only", "fold", "--no-peer", *flag]
     assert main(argv) == code
     out = capsys.readouterr().out
@@ -553,11 +567,11 @@ def test_a_store_failing_mid_run_keeps_what_was_measured(
     real = runner.run_case
     calls: list[Any] = []
 
-    def fail_second(case: Any, plan: bench.Plan, peer: Any) -> bench.Result:
+    def fail_second(case: Any, plan: bench.Plan, peer: Any, tick: Any = None) -> bench.Result:
         calls.append(case)
         if len(calls) == 2:
             raise UnavailableError("store went away")
-        return real(case, plan, peer)
+        return real(case, plan, peer, tick)
 
     monkeypatch.setattr(runner, "run_case", fail_second)
     out = tmp_path / "partial.json"

@@ -35,6 +35,7 @@ __all__ = [
     "Result",
     "Samples",
     "Side",
+    "TICK_S",
     "Target",
     "measure",
     "p99",
@@ -81,8 +82,15 @@ class Samples:
         self.cpu.append(time.process_time_ns() - cpu)
 
 
-def measure(sides: Sequence[Op], plan: Plan) -> list[Samples]:
-    """Samples of every op in ``sides``, run interleaved (one list per side)."""
+#: Seconds between two ``tick`` calls of ``measure``.
+TICK_S = 10.0
+
+
+def measure(sides: Sequence[Op], plan: Plan,
+            tick: Callable[[int, float], None] | None = None) -> list[Samples]:
+    """Samples of every op in ``sides``, run interleaved (one list per side).
+    ``tick(samples, elapsed_s)`` is called every ``TICK_S`` seconds of a
+    long case (the progress a slow fan-out shows)."""
     gc.collect()
     for _ in range(plan.warmup):
         for op in sides:
@@ -90,11 +98,15 @@ def measure(sides: Sequence[Op], plan: Plan) -> list[Samples]:
     taken = [Samples() for _ in sides]
     pairs = list(zip(sides, taken, strict=True))
     started = time.monotonic()
+    next_tick = TICK_S
     for round_no in itertools.count():
         first = round_no % len(pairs)
         for op, samples in pairs[first:] + pairs[:first]:
             samples.take(op)
         count, elapsed = len(taken[0].wall), time.monotonic() - started
+        if tick is not None and elapsed >= next_tick:
+            tick(count, elapsed)
+            next_tick = elapsed + TICK_S
         enough = count >= plan.min_samples and elapsed >= plan.budget_s
         too_slow = count >= min(MIN_SAMPLES, plan.min_samples) and elapsed >= plan.max_s
         if enough or too_slow or count >= plan.max_samples:

@@ -86,7 +86,11 @@ def iter_results(
         tag = f"[{number}/{len(todo)}] {case.name} ({case.backend})"
         if progress:
             progress(f"{tag} ...")
-        result = run_case(case, mode.plan, peer)
+        def tick(samples: int, elapsed: float, tag: str = tag) -> None:
+            if progress:
+                progress(f"{tag}: {samples} samples a side, {elapsed:.0f} s")
+
+        result = run_case(case, mode.plan, peer, tick)
         if progress:
             progress(f"{tag}: " + "; ".join(
                 _summary(label, side)
@@ -100,7 +104,11 @@ def _summary(label: str, side: Side) -> str:
     return f"{label}{rate} p50 {side.p50_ms:.3f} ms p99 {side.p99_ms:.3f} ms"
 
 
-def run_case(case: Case, plan: Plan, peer: RedisPeer | None) -> Result:
+def run_case(case: Case, plan: Plan, peer: RedisPeer | None,
+             tick: Callable[[int, float], None] | None = None) -> Result:
+    """Measure one case: its sides interleaved (``measure``, which calls
+    ``tick`` on long cases), or, for a case that runs processes, each side
+    in turn."""
     if case.processes is not None:
         return _run_processes(case, case.processes(peer))
     prepared = case.prepare(peer)
@@ -110,7 +118,7 @@ def run_case(case: Case, plan: Plan, peer: RedisPeer | None) -> Result:
         if prepared.peer is not None and peer is not None:
             sides.append(prepared.peer)
             server_cpu_s = -peer.server_cpu_s()
-        taken = measure(sides, plan)
+        taken = measure(sides, plan, tick)
         if len(sides) == 3 and peer is not None:
             server_cpu_s += peer.server_cpu_s()
     finally:
