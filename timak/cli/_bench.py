@@ -1,10 +1,13 @@
 """``timak bench``: timak beside its floors and a Redis peer (``timak._bench``).
 
 Prints one row per case: timak's median and p99 per call, its floor's (the
-bare store or a plain msgpack decode doing the same work, not timak's code)
-and the Redis peer's, and the ratios ``timak / floor`` and ``timak / redis``
-(2.0 = timak takes twice as long), then the bytes of one full timeline, then
-a legend. Targets (issue 11) are reported: the exit code is 0 whether they
+bare store, bare ``sqlite3`` or a plain msgpack decode doing the same work,
+not timak's code; for ``contended``, one writer alone) and the Redis peer's,
+and the ratios ``timak / floor`` and ``timak / redis`` of the medians and of
+the p99s (2.0 = timak takes twice as long); then, for ``contended``, writes/s
+and p50/p90/p99 per side; then the bytes of one full timeline, then a
+legend. Progress goes to stderr: a line as each case starts and ends, and
+every 10 s of a long one. Targets (issue 11) are reported: the exit code is 0 whether they
 are met or not, unless ``--fail-on-miss`` is given (then 1 when one is
 missed or could not be measured).
 """
@@ -53,10 +56,12 @@ def register(commands: Any) -> None:
         "floor (the bare store, bare sqlite3 or a plain msgpack decode doing the same "
         "work; for contended, one writer alone) and, when "
         "redis-server and redis-py are installed, Redis sorted sets on a private server "
-        "started for the run, interleaved in one run. Without --backend: memory and "
+        "started for the run, in one run: interleaved call by call (contended's sides, which "
+        "run processes, one after the other). Without --backend: memory and "
         "SQLite (a temporary file), plus the store that --url or $TIMAK_URL names if it "
         "is not SQLite. Targets are reported; exit status 0 even when one is MISSED, "
-        "unless --fail-on-miss.",
+        "unless --fail-on-miss. Medians and p99 are printed for every side, with progress "
+        "on stderr.",
     )
     parser.add_argument(
         "--backend", action="extend", nargs="+", choices=BACKENDS, metavar="NAME",
