@@ -13,6 +13,12 @@ and, for ``add``, the median of the first and of the last 10% of writes
 (flat means the cost does not grow with the value). The check at the end
 reads the key back: every acknowledged item must be there (up to capacity).
 
+``timak bench --only contended`` runs the ``blind`` mode inside the harness
+(``timak/_bench/contended.py``), beside its floor (one writer alone) and a
+Redis peer (W redis-py processes on one sorted set), p50/p90/p99 and
+writes/s per writer count; this script keeps the ``add`` mode, ``--fold-at``
+and the first/last 10% medians.
+
 Speed is measured here, never asserted in a test.
 """
 

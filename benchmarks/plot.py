@@ -83,20 +83,29 @@ def _targets(result: dict[str, Any]) -> str:
 def markdown_table(results: list[dict[str, Any]]) -> str:
     """The results as a Markdown table: medians, p99, floors, Redis, ratios."""
     lines = [
-        "| case | backend | timak ms | p99 | floor | floor ms | p99 | x floor | cpu x floor "
-        "| Redis ms | p99 | x Redis | cpu x Redis | targets |",
-        "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| case | backend | timak ms | p99 | floor | floor ms | p99 | x floor | p99 x floor "
+        "| cpu x floor | Redis ms | p99 | x Redis | p99 x Redis | cpu x Redis | targets |",
+        "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in results:
         subject, floor, peer = r["subject"], r["floor"], r.get("peer")
         lines.append(
             f"| {r['name']} | {r['backend']} | {_ms(subject['p50_ms'])} "
             f"| {_ms(subject['p99_ms'])} | {floor['name']} | {_ms(floor['p50_ms'])} "
-            f"| {_ms(floor['p99_ms'])} | {_ratio(r['vs_floor'])} | {_ratio(r['cpu_vs_floor'])} "
+            f"| {_ms(floor['p99_ms'])} | {_ratio(r['vs_floor'])} "
+            f"| {_ratio(_p99_ratio(subject, floor))} | {_ratio(r['cpu_vs_floor'])} "
             f"| {_ms(peer['p50_ms'] if peer else None)} | {_ms(peer['p99_ms'] if peer else None)} "
-            f"| {_ratio(r.get('vs_peer'))} | {_ratio(r.get('cpu_vs_peer'))} | {_targets(r)} |"
+            f"| {_ratio(r.get('vs_peer'))} | {_ratio(_p99_ratio(subject, peer))} "
+            f"| {_ratio(r.get('cpu_vs_peer'))} | {_targets(r)} |"
         )
     return "\n".join(lines)
+
+
+def _p99_ratio(subject: dict[str, Any], other: dict[str, Any] | None) -> float | None:
+    """``subject p99 / other p99`` (older result files did not store it)."""
+    if other is None:
+        return None
+    return float(subject["p99_ms"]) / max(float(other["p99_ms"]), 1e-9)
 
 
 def bytes_table(figures: dict[str, Any] | None) -> str:

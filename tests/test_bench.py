@@ -9,6 +9,7 @@ failure.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -27,8 +28,9 @@ import pytest
 
 from timak import _bench as bench
 from timak._bench import cases as bench_cases
-from timak._bench import data, floors, runner
+from timak._bench import contended, data, floors, harness, runner
 from timak._bench.activity import ACTIVITY_SCENARIOS
+from timak.backends.sqlite import SQLiteBackend
 from timak.cli import main
 from timak.errors import ConfigError, UnavailableError
 from timak.timelines import Timeline
@@ -90,11 +92,36 @@ def results(maybe_peer: bench.RedisPeer | None) -> Iterator[list[bench.Result]]:
 @pytest.mark.slow
 def test_every_scenario_runs_on_every_backend(results: list[bench.Result]) -> None:
     seen = {(r.scenario, r.backend) for r in results}
-    assert seen == {(s, b) for s in bench.SCENARIOS for b in ("memory", "sqlite")}
+    # contended needs a file that writer processes share: SQLite only
+    assert seen == {(s, b) for s in bench.SCENARIOS for b in ("memory", "sqlite")
+                    if (s, b) != ("contended", "memory")}
     newest = {r.params["pending"] for r in results if r.scenario == "newest"}
     assert newest == set(bench.QUICK.sizes.pending)
     fanout = [r for r in results if r.scenario == "fanout"]
     assert {r.units for r in fanout} == {bench.QUICK.sizes.fanout_keys}
+    # the SQLite fan-out floor is bare sqlite3, not timak's store_many
+    assert {r.backend: r.floor.name for r in fanout} == {
+        "memory": "store_many", "sqlite": "sqlite3 executemany"}
+
+
+@pytest.mark.slow
+def test_contended_reports_rates_and_percentiles_per_writer_count(
+    results: list[bench.Result], maybe_peer: bench.RedisPeer | None,
+) -> None:
+    contended = [r for r in results if r.scenario == "contended"]
+    assert [r.params["writers"] for r in contended] == list(bench.QUICK.sizes.writers)
+    for r in contended:
+        assert r.params["lost"] == 0  # every acknowledged write is in the key
+        assert r.floor.name == "timak, 1 writer"
+        sides = [r.subject, r.floor] + ([] if maybe_peer is None else [r.peer])
+        for side in sides:
+            assert side is not None and side.per_s is not None and side.p90_ms is not None
+            assert 0 < side.p50_ms <= side.p90_ms <= side.p99_ms
+            # writes/s counts every write of every writer over the run
+            assert side.per_s == pytest.approx(side.samples / bench.QUICK.sizes.contended_s)
+        if maybe_peer is not None:
+            assert r.peer is not None and r.params["peer_lost"] == 0
+            assert r.peer.server_cpu_ms is not None and r.peer.server_cpu_ms >= 0
 
 
 @pytest.mark.slow
@@ -107,14 +134,20 @@ def test_results_json_shape_and_arithmetic(
         subject, floor, peer = entry["subject"], entry["floor"], entry["peer"]
         assert entry["vs_floor"] == pytest.approx(subject["p50_ms"] / floor["p50_ms"])
         assert entry["cpu_vs_floor"] == pytest.approx(subject["cpu_p50_ms"] / floor["cpu_p50_ms"])
+        assert entry["vs_floor_p99"] == pytest.approx(subject["p99_ms"] / floor["p99_ms"])
         for side in filter(None, (subject, floor, peer)):
-            assert 0 < side["p50_ms"] <= side["p99_ms"], entry["name"]
-            assert side["samples"] == subject["samples"] >= bench.QUICK.plan.min_samples
+            assert 0 < side["p50_ms"] <= side["p90_ms"] <= side["p99_ms"], entry["name"]
+            if entry["scenario"] == "contended":  # writer processes: as many as they made
+                assert side["per_s"] > 0
+            else:  # interleaved: one sample per side per round
+                assert side["samples"] == subject["samples"] >= bench.QUICK.plan.min_samples
+                assert side["per_s"] is None
         if entry["scenario"] in ("fold", *ACTIVITY_SCENARIOS) or maybe_peer is None:
             assert peer is None  # Redis has no fold or feeds (or is not here)
         else:
             assert peer is not None and peer["name"].startswith("redis ")
             assert entry["vs_peer"] == pytest.approx(subject["p50_ms"] / peer["p50_ms"])
+            assert entry["vs_peer_p99"] == pytest.approx(subject["p99_ms"] / peer["p99_ms"])
             assert peer["server_cpu_ms"] >= 0  # redis-server's own CPU, per call
             assert entry["cpu_vs_peer"] == pytest.approx(
                 subject["cpu_p50_ms"] / (peer["cpu_p50_ms"] + peer["server_cpu_ms"]))
@@ -130,9 +163,13 @@ def test_results_json_shape_and_arithmetic(
 @pytest.mark.slow
 def test_floors_are_not_timak_code(peer: bench.RedisPeer) -> None:
     """Trace every call each floor makes: nothing in timak outside the bare
-    stores; and the subject, traced the same way, does run Timeline."""
+    stores (and on SQLite, fan-out's floor calls no timak code at all); and
+    the subject, traced the same way, does run Timeline. (``contended``'s
+    floor is timak's one writer alone, on purpose: it runs in processes.)"""
     with bench.open_backends(["memory", "sqlite"]) as backends:
         for case in bench_cases.cases(backends, bench.QUICK.sizes):
+            if case.processes is not None:
+                continue
             prepared = case.prepare(peer)
             try:
                 floor_files = _files_called(prepared.floor.run, prepared.floor.setup)
@@ -142,6 +179,8 @@ def test_floors_are_not_timak_code(peer: bench.RedisPeer) -> None:
             timak_calls = {f for f in floor_files if f.is_relative_to(TIMAK)}
             assert all(any(f.is_relative_to(d) for d in FLOOR_MAY_CALL) for f in timak_calls), (
                 case.name, sorted(map(str, timak_calls)))
+            if (case.scenario, case.backend) == ("fanout", "sqlite"):
+                assert {f for f in timak_calls if not f.is_relative_to(TIMAK / "_bench")} == set()
             assert TIMAK / "timelines.py" in subject_files, case.name
 
 
@@ -249,6 +288,54 @@ def test_cases_leave_no_keys_behind(peer: bench.RedisPeer) -> None:
     assert peer.client.dbsize() == 0
 
 
+def test_sqlite_fanout_floor_writes_the_rows_the_store_reads(tmp_path: Path) -> None:
+    """The bare-sqlite3 floor does the store's work: its rows are siblings
+    the SQLite backend then fetches (so it is not cheaper by writing less)."""
+    path = str(tmp_path / "floor.db")
+    with contextlib.closing(SQLiteBackend(path)) as store:
+        store.store(bench.BUCKET, "a", b"old")
+        bare = floors.SQLiteInsert(path)
+        try:
+            bare.insert([(bench.BUCKET, "a", b"new"), (bench.BUCKET, "b", b"new")])
+        finally:
+            bare.close()
+        assert sorted(store.fetch(bench.BUCKET, "a").siblings) == [b"new", b"old"]
+        assert store.fetch(bench.BUCKET, "b").siblings == [b"new"]
+
+
+def test_contended_writers_run_together_and_lose_nothing() -> None:
+    """Two writer processes, folding often (fold_at=4): every acknowledged
+    write is in the key afterwards. (How many writes they make is not
+    checked beyond one: on a loaded machine a process may get little CPU
+    in 0.2 s.)"""
+    run = contended.timak_writers(2, 0.2, fold_at=4)
+    writes = len(run.samples.wall)
+    assert run.writers == 2 and run.lost == 0, (writes, run.lost)
+    assert writes == len(run.samples.cpu) >= 1
+    assert run.per_s == pytest.approx(writes / 0.2)
+
+
+def test_table_shows_p99_ratios_and_contended_rates(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    subject = bench.Side("timak", 1.0, 8.0, 1.0, 1.0, 50, p90_ms=2.0, per_s=900.0)
+    floor = bench.Side("timak, 1 writer", 0.5, 2.0, 0.5, 0.5, 80, p90_ms=1.0, per_s=1600.0)
+    result = bench.Result("contended writers=4 items=4000", "contended", "sqlite", "writes", 1,
+                          subject, floor, params={"writers": 4, "lost": 0})
+    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer, tick=None: result)
+    assert main(["bench", "--quick", "--backend", "sqlite", "--only", "contended",
+                 "--no-peer"]) == 0
+    out = capsys.readouterr().out
+    assert "p99 x floor" in out and "p99 x redis" in out
+    row = next(line for line in out.splitlines() if line.startswith(result.name))
+    after_floor = row.split("1 writer", 1)[1].split()
+    # floor ms, p99, x floor (1.0/0.5), p99 x floor (8.0/2.0), cpu x floor
+    assert after_floor[:5] == ["0.500", "2.000", "2.00", "4.00", "2.00"]
+    rates = [line.split() for line in out.splitlines() if "writers=4" in line][1:]
+    assert rates[0][-5:] == ["900", "1.000", "2.000", "8.000", "0"]
+    assert rates[1][-5:] == ["1,600", "0.500", "1.000", "2.000", "-"]
+
+
 def test_unknown_scenario_is_a_config_error() -> None:
     with bench.open_backends(["memory"]) as backends, pytest.raises(ConfigError):
         list(bench.iter_results(backends, bench.QUICK, only=["nope"]))
@@ -354,6 +441,20 @@ def test_measure_interleaves_rotating_who_goes_first() -> None:
     assert "".join(log) == "Ssfp" + "Ssfp" + "fpSs" + "pSsf" + "Ssfp"
 
 
+def test_measure_ticks_on_long_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long case reports progress every TICK_S seconds (here: every round)."""
+    monkeypatch.setattr(harness, "TICK_S", 0.0)
+    ticks: list[tuple[int, float]] = []
+    plan = bench.Plan(warmup=0, min_samples=4, max_samples=4, budget_s=0.0)
+    bench.measure([bench.Op(lambda: None)], plan, lambda n, s: ticks.append((n, s)))
+    assert [n for n, _ in ticks] == [1, 2, 3, 4]
+    assert all(s >= 0 for _, s in ticks)
+    ticks.clear()
+    monkeypatch.setattr(harness, "TICK_S", 3600.0)
+    bench.measure([bench.Op(lambda: None)], plan, lambda n, s: ticks.append((n, s)))
+    assert ticks == []  # a short case prints no progress between its start and end
+
+
 def test_measure_stops_at_max_samples_despite_budget() -> None:
     plan = bench.Plan(warmup=0, min_samples=1, max_samples=3, budget_s=3600.0)
     taken = bench.measure([bench.Op(lambda: None), bench.Op(lambda: None)], plan)
@@ -394,7 +495,7 @@ def test_targets_not_measured_are_not_counted_as_missed(
     targets = (bench.Target("floor", 1.5, 3.0, False), bench.Target("redis", 2.0, None, None))
     result = bench.Result("fold items=1 siblings=2", "fold", "memory", "folds", 1, side, side,
                           targets=targets)
-    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer: result)
+    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer, tick=None: result)
     argv = ["bench", "--quick", "--backend", "memory", "--only", "fold", "--no-peer",
             "--fail-on-miss"]
     assert main(argv) == 1
@@ -402,7 +503,7 @@ def test_targets_not_measured_are_not_counted_as_missed(
     assert "redis<=2 not measured" in out
     assert "1 target(s) not measured" in out and "1 target(s) MISSED" in out
     only_unmeasured = dataclasses.replace(result, targets=targets[1:])
-    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer: only_unmeasured)
+    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer, tick=None: only_unmeasured)
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "1 target(s) not measured" in out and "target(s) MISSED" not in out
@@ -415,7 +516,7 @@ def test_fail_on_miss_sets_the_exit_code(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     met: bool, flag: list[str], code: int,
 ) -> None:
-    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer: _fake_result(met))
+    monkeypatch.setattr(runner, "run_case", lambda case, plan, peer, tick=None: _fake_result(met))
     argv = ["bench", "--quick", "--backend", "memory", "--only", "fold", "--no-peer", *flag]
     assert main(argv) == code
     out = capsys.readouterr().out
@@ -450,7 +551,7 @@ def test_cli_quick_json_has_results_bytes_and_environment(tmp_path: Path) -> Non
     done = _timak("bench", "--quick", "--backend", "memory", "--json", str(out))
     assert done.returncode == 0, done.stderr
     document = json.loads(out.read_text())
-    assert {r["scenario"] for r in document["results"]} == set(bench.SCENARIOS)
+    assert {r["scenario"] for r in document["results"]} == set(bench.SCENARIOS) - {"contended"}
     assert document["bytes"]["redis_memory_usage"] > 0
     assert document["bytes"]["stored_value"] > 0
     assert document["environment"]["redis_server"]
@@ -466,11 +567,11 @@ def test_a_store_failing_mid_run_keeps_what_was_measured(
     real = runner.run_case
     calls: list[Any] = []
 
-    def fail_second(case: Any, plan: bench.Plan, peer: Any) -> bench.Result:
+    def fail_second(case: Any, plan: bench.Plan, peer: Any, tick: Any = None) -> bench.Result:
         calls.append(case)
         if len(calls) == 2:
             raise UnavailableError("store went away")
-        return real(case, plan, peer)
+        return real(case, plan, peer, tick)
 
     monkeypatch.setattr(runner, "run_case", fail_second)
     out = tmp_path / "partial.json"
@@ -532,3 +633,31 @@ def test_compare_table_has_a_column_per_run(tmp_path: Path, results: list[bench.
     cell = f"{first.vs_floor:.2f}" if first.vs_floor < 10 else ""
     row = next(line for line in lines if line.startswith(f"| {first.name} | {first.backend} |"))
     assert row.count(" / ") == 2 and cell in row
+
+
+# -- benchmarks/django_feed.py ----------------------------------------------
+
+
+@pytest.mark.slow
+def test_django_feed_benchmark_reports_both_sides(tmp_path: Path) -> None:
+    """The Django home-feed benchmark runs (tiny sizes) and reports timak,
+    its floor and django-activity-stream, p50 and p99, for the post and the
+    read. Its figures are not looked at."""
+    pytest.importorskip("django", reason="pip install -e '.[django]' to run")
+    pytest.importorskip("actstream", reason="pip install django-activity-stream (the dev "
+                        "extra) to run")
+    out = tmp_path / "django.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "django_feed.py"), "--quick", "--json",
+         str(out)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(out.read_text())
+    assert [r["scenario"] for r in document["results"]] == ["post", "home"]
+    for entry in document["results"]:
+        assert entry["subject"]["name"] == "timak activity feeds"
+        assert entry["peer"]["name"].startswith("django-activity-stream ")
+        for side in (entry["subject"], entry["floor"], entry["peer"]):
+            assert 0 < side["p50_ms"] <= side["p99_ms"]
+        assert entry["vs_peer_p99"] == pytest.approx(
+            entry["subject"]["p99_ms"] / entry["peer"]["p99_ms"])
+    assert document["environment"]["django_activity_stream"]

@@ -4,10 +4,13 @@ not timak's code, and, where Redis has the same operation, the peer.
 ==================  ===============================  ==========================  ==================
 scenario            subject (timak)                  floor                       peer (Redis)
 ==================  ===============================  ==========================  ==================
-``fanout``          ``fanout`` of one item to K      ``store_many`` of the same  pipelined ZADD +
-                    timelines that are full, in the  one-item value to K full    ZREMRANGEBYRANK on
-                    steady state: folding on at the  timelines (never folded:    K full sorted sets
-                    default ``fold_at``              the bare store does not)
+``fanout``          ``fanout`` of one item to K      the same one-item value to  pipelined ZADD +
+                    timelines that are full, in the  K full timelines: on       ZREMRANGEBYRANK on
+                    steady state: folding on at the  SQLite, a bare ``sqlite3``  K full sorted sets
+                    default ``fold_at``              executemany INSERT in one
+                                                     transaction; elsewhere
+                                                     ``store_many`` (never
+                                                     folds)
 ``add``             ``add`` to a full timeline       ``fetch`` + plain decode +  ZADD + trim
                                                      ``store`` of the same bytes
 ``newest``          ``page(limit=50)`` of a full     ``fetch`` + plain decode    ZREVRANGE 0 49 +
@@ -37,16 +40,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..backends import Backend
+from ..backends.sqlite import SQLiteBackend
 from ..timelines import FOLD_AT, Timeline
-from . import data
+from . import contended, data
 from .activity import prepared_sides
+from .contended import Run
 from .data import BUCKET, Items
-from .floors import plain_decode_all
+from .floors import SQLiteInsert, plain_decode_all
 from .harness import Op, Target
 from .names import ACTIVITY_SCENARIOS, SCENARIOS
 from .redis_peer import RedisPeer
 
-__all__ = ["SCENARIOS", "Case", "Prepared", "Sizes", "cases"]
+__all__ = ["SCENARIOS", "Case", "Prepared", "Processes", "Sizes", "cases"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class Sizes:
     items: int
     limit: int
     pending: tuple[int, ...]
+    #: ``contended``: the writer counts, and how long each side writes.
+    writers: tuple[int, ...] = (1, 2, 4, 8)
+    contended_s: float = 3.0
 
 
 @dataclass
@@ -70,6 +78,18 @@ class Prepared:
 
 
 @dataclass(frozen=True)
+class Processes:
+    """A case that runs its own writer processes (``contended``): its sides,
+    measured one after the other, not call by call."""
+
+    subject: Run
+    floor: Run
+    peer: Run | None
+    #: redis-server's CPU per peer write, ms.
+    server_cpu_ms: float | None = None
+
+
+@dataclass(frozen=True)
 class Case:
     scenario: str
     backend: str
@@ -79,6 +99,9 @@ class Case:
     floor_name: str
     targets: tuple[Target, ...]
     prepare: Callable[[RedisPeer | None], Prepared] = field(repr=False)
+    #: Set for a case that measures itself in processes (then ``prepare``
+    #: is not used): ``contended``.
+    processes: Callable[[RedisPeer | None], Processes] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -102,7 +125,7 @@ def _targets(backend: str, floor: float | None, peer: float | None) -> tuple[Tar
 def cases(backends: Mapping[str, Backend], sizes: Sizes) -> list[Case]:
     made = [
         case
-        for make in (_fanout, _add, _newest, _fold, _activity)
+        for make in (_fanout, _add, _newest, _fold, _contended, _activity)
         for label, backend in backends.items()
         for case in make(label, backend, sizes)
     ]
@@ -158,15 +181,39 @@ def _fanout(label: str, backend: Backend, sizes: Sizes) -> list[Case]:
             peer_keys = data.keys("fanout", count)
             peer.fill(peer_keys, items)
             peer_op = Op(lambda: peer.post(peer_keys, numbers.next(), items))
-        return Prepared(
-            Op(post),
-            Op(lambda: backend.store_many(BUCKET, [(k, blind) for k in floor_keys])),
-            peer_op,
-            cleanup=lambda: _cleanup(backend, mine + floor_keys, peer),
-        )
+        floor_op, close_floor = _fanout_floor(backend, floor_keys, blind)
 
+        def cleanup() -> None:
+            close_floor()
+            _cleanup(backend, mine + floor_keys, peer)
+
+        return Prepared(Op(post), floor_op, peer_op, cleanup)
+
+    floor_name = "sqlite3 executemany" if _bare_sqlite(backend) else "store_many"
     return [Case("fanout", label, {"keys": count, "items": items}, "key writes", count,
-                  "store_many", _targets(label, 1.5, 1.0), prepare)]
+                  floor_name, _targets(label, 1.5, 1.0), prepare)]
+
+
+def _bare_sqlite(backend: Backend) -> str | None:
+    """The file of a SQLite backend that the bare floor can open, else None."""
+    if isinstance(backend, SQLiteBackend) and backend.path != ":memory:":
+        return backend.path
+    return None
+
+
+def _fanout_floor(backend: Backend, keys: Sequence[str],
+                  blind: bytes) -> tuple[Op, Callable[[], None]]:
+    """Fan-out's floor: on a SQLite file, one bare ``sqlite3`` executemany
+    INSERT of the same bytes in one transaction (``floors.SQLiteInsert``);
+    elsewhere the store's own ``store_many`` (the memory store's is a dict
+    append, Cassandra's the driver's concurrent writes)."""
+    path = _bare_sqlite(backend)
+    if path is None:
+        entries = [(k, blind) for k in keys]
+        return Op(lambda: backend.store_many(BUCKET, entries)), lambda: None
+    bare = SQLiteInsert(path)
+    rows = [(BUCKET, k, blind) for k in keys]
+    return Op(lambda: bare.insert(rows)), bare.close
 
 
 def _fold_cycle(backend: Backend, fold_at: int, blind: bytes) -> int:
@@ -278,6 +325,34 @@ def _fold(label: str, backend: Backend, sizes: Sizes) -> list[Case]:
     target = (Target("floor", 2.0),) if label == "cassandra" else ()
     return [Case("fold", label, {"items": items, "siblings": pending + 1}, "folds", 1,
                  "fetch+store", target, prepare)]
+
+
+def _contended(label: str, backend: Backend, sizes: Sizes) -> list[Case]:
+    """W writer processes on one key of a fresh SQLite file (``contended``);
+    SQLite only: the other stores have no file to share between processes
+    (memory) or are not in-process (Cassandra)."""
+    if _bare_sqlite(backend) is None:
+        return []
+    seconds = sizes.contended_s
+
+    def measured(writers: int, peer: RedisPeer | None) -> Processes:
+        subject = contended.timak_writers(writers, seconds, FOLD_AT)
+        floor = contended.timak_writers(1, seconds, FOLD_AT)
+        if peer is None:
+            return Processes(subject, floor, None)
+        before = peer.server_cpu_s()
+        on_redis = contended.redis_writers(peer.port, writers, seconds)
+        server_ms = (peer.server_cpu_s() - before) * 1e3 / len(on_redis.samples.wall)
+        return Processes(subject, floor, on_redis, server_ms)
+
+    def no_prepare(peer: RedisPeer | None) -> Prepared:
+        raise TypeError("contended runs its own writer processes: see Case.processes")
+
+    return [
+        Case("contended", label, {"writers": writers, "items": contended.CAPACITY}, "writes",
+             1, "timak, 1 writer", (), no_prepare, functools.partial(measured, writers))
+        for writers in sizes.writers
+    ]
 
 
 def _activity(label: str, backend: Backend, sizes: Sizes) -> list[Case]:

@@ -26,17 +26,25 @@ No validation and no Python object per record beyond what msgpack builds:
 that is the floor's point. A format this module does not know raises
 ``ValueError`` naming it, so a new format cannot be benchmarked against a
 wrong floor by accident.
+
+``SQLiteInsert`` is the SQLite fan-out floor: the same bytes written to the
+same table by the standard library's ``sqlite3`` alone, one
+``executemany`` INSERT in one ``BEGIN IMMEDIATE`` transaction, on a
+connection set up as the SQLite backend sets up its own (WAL,
+``synchronous=NORMAL``). It replaced ``SQLiteBackend.store_many``, which is
+timak's code.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import msgpack
 
-__all__ = ["plain_decode", "plain_decode_all"]
+__all__ = ["SQLiteInsert", "plain_decode", "plain_decode_all"]
 
 
 def plain_decode(stored: bytes) -> Any:
@@ -69,3 +77,28 @@ def _format_3(body: bytes) -> list[list[Any]]:
 
 def plain_decode_all(siblings: Sequence[bytes]) -> list[Any]:
     return [plain_decode(s) for s in siblings]
+
+
+class SQLiteInsert:
+    """Bare ``sqlite3``: insert ``(bucket, key, value)`` rows into the table
+    timak's SQLite backend keeps its siblings in, one ``executemany`` in one
+    transaction. Not timak's code: no backend, no encoding, no checks."""
+
+    SQL = "INSERT INTO siblings (bucket, key, value) VALUES (?, ?, ?)"
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+
+    def insert(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany(self.SQL, rows)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()

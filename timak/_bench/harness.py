@@ -35,9 +35,11 @@ __all__ = [
     "Result",
     "Samples",
     "Side",
+    "TICK_S",
     "Target",
     "measure",
     "p99",
+    "percentile",
 ]
 
 #: The fewest samples per side a case reports, however slow its calls.
@@ -80,8 +82,15 @@ class Samples:
         self.cpu.append(time.process_time_ns() - cpu)
 
 
-def measure(sides: Sequence[Op], plan: Plan) -> list[Samples]:
-    """Samples of every op in ``sides``, run interleaved (one list per side)."""
+#: Seconds between two ``tick`` calls of ``measure``.
+TICK_S = 10.0
+
+
+def measure(sides: Sequence[Op], plan: Plan,
+            tick: Callable[[int, float], None] | None = None) -> list[Samples]:
+    """Samples of every op in ``sides``, run interleaved (one list per side).
+    ``tick(samples, elapsed_s)`` is called every ``TICK_S`` seconds of a
+    long case (the progress a slow fan-out shows)."""
     gc.collect()
     for _ in range(plan.warmup):
         for op in sides:
@@ -89,11 +98,15 @@ def measure(sides: Sequence[Op], plan: Plan) -> list[Samples]:
     taken = [Samples() for _ in sides]
     pairs = list(zip(sides, taken, strict=True))
     started = time.monotonic()
+    next_tick = TICK_S
     for round_no in itertools.count():
         first = round_no % len(pairs)
         for op, samples in pairs[first:] + pairs[:first]:
             samples.take(op)
         count, elapsed = len(taken[0].wall), time.monotonic() - started
+        if tick is not None and elapsed >= next_tick:
+            tick(count, elapsed)
+            next_tick = elapsed + TICK_S
         enough = count >= plan.min_samples and elapsed >= plan.budget_s
         too_slow = count >= min(MIN_SAMPLES, plan.min_samples) and elapsed >= plan.max_s
         if enough or too_slow or count >= plan.max_samples:
@@ -101,10 +114,15 @@ def measure(sides: Sequence[Op], plan: Plan) -> list[Samples]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def percentile(samples: Sequence[int], fraction: float) -> float:
+    """Nearest-rank percentile (``fraction`` 0.99: the 99th)."""
+    ordered = sorted(samples)
+    return float(ordered[max(0, math.ceil(fraction * len(ordered)) - 1)])
+
+
 def p99(samples: Sequence[int]) -> float:
     """Nearest-rank 99th percentile: below 100 samples, the slowest one."""
-    ordered = sorted(samples)
-    return float(ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)])
+    return percentile(samples, 0.99)
 
 
 @dataclass(frozen=True)
@@ -120,9 +138,13 @@ class Side:
     cpu_p50_ms: float
     samples: int
     server_cpu_ms: float | None = None
+    p90_ms: float | None = None
+    #: Calls per second over all the processes making them (``contended``).
+    per_s: float | None = None
 
     @classmethod
-    def of(cls, name: str, samples: Samples, server_cpu_ms: float | None = None) -> Side:
+    def of(cls, name: str, samples: Samples, server_cpu_ms: float | None = None,
+           per_s: float | None = None) -> Side:
         return cls(
             name=name,
             p50_ms=statistics.median(samples.wall) / 1e6,
@@ -131,6 +153,8 @@ class Side:
             cpu_p50_ms=statistics.median(samples.cpu) / 1e6,
             samples=len(samples.wall),
             server_cpu_ms=server_cpu_ms,
+            p90_ms=percentile(samples.wall, 0.90) / 1e6,
+            per_s=per_s,
         )
 
 
@@ -211,7 +235,7 @@ class Result:
             return None if s is None else {
                 "name": s.name, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms,
                 "mean_ms": s.mean_ms, "cpu_p50_ms": s.cpu_p50_ms, "samples": s.samples,
-                "server_cpu_ms": s.server_cpu_ms,
+                "server_cpu_ms": s.server_cpu_ms, "p90_ms": s.p90_ms, "per_s": s.per_s,
             }
 
         return {

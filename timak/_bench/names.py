@@ -10,4 +10,4 @@ BACKENDS = ("memory", "sqlite", "cassandra")
 #: The activity-feed scenarios (``activity``).
 ACTIVITY_SCENARIOS = ("follow", "unfollow", "read", "page", "aggregated", "notification")
 #: Every scenario, in the order they run.
-SCENARIOS = ("fanout", "add", "newest", "fold", *ACTIVITY_SCENARIOS)
+SCENARIOS = ("fanout", "add", "newest", "fold", "contended", *ACTIVITY_SCENARIOS)

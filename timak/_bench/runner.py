@@ -21,7 +21,8 @@ from ..backends.memory import MemoryBackend
 from ..backends.sqlite import SQLiteBackend
 from ..errors import ConfigError
 from . import data
-from .cases import Case, Sizes, cases
+from .cases import Case, Processes, Sizes, cases
+from .contended import Run
 from .harness import Plan, Result, Side, measure
 from .names import BACKENDS, SCENARIOS
 from .redis_peer import RedisPeer
@@ -59,7 +60,8 @@ FULL = Mode(
 )
 QUICK = Mode(
     "quick",
-    Sizes(fanout_keys=40, items=200, limit=50, pending=(0, 8)),
+    Sizes(fanout_keys=40, items=200, limit=50, pending=(0, 8), writers=(2,),
+          contended_s=0.2),
     Plan(warmup=1, min_samples=5, max_samples=40, budget_s=0.05),
 )
 
@@ -84,15 +86,31 @@ def iter_results(
         tag = f"[{number}/{len(todo)}] {case.name} ({case.backend})"
         if progress:
             progress(f"{tag} ...")
-        result = run_case(case, mode.plan, peer)
+        def tick(samples: int, elapsed: float, tag: str = tag) -> None:
+            if progress:
+                progress(f"{tag}: {samples} samples a side, {elapsed:.0f} s")
+
+        result = run_case(case, mode.plan, peer, tick)
         if progress:
-            peer_note = "" if result.peer is None else f", redis {result.peer.p50_ms:.3f} ms"
-            progress(f"{tag}: p50 {result.subject.p50_ms:.3f} ms, floor "
-                     f"{result.floor.p50_ms:.3f} ms{peer_note}")
+            progress(f"{tag}: " + "; ".join(
+                _summary(label, side)
+                for label, side in (("timak", result.subject), ("floor", result.floor),
+                                    ("redis", result.peer)) if side is not None))
         yield result
 
 
-def run_case(case: Case, plan: Plan, peer: RedisPeer | None) -> Result:
+def _summary(label: str, side: Side) -> str:
+    rate = "" if side.per_s is None else f" {side.per_s:,.0f}/s"
+    return f"{label}{rate} p50 {side.p50_ms:.3f} ms p99 {side.p99_ms:.3f} ms"
+
+
+def run_case(case: Case, plan: Plan, peer: RedisPeer | None,
+             tick: Callable[[int, float], None] | None = None) -> Result:
+    """Measure one case: its sides interleaved (``measure``, which calls
+    ``tick`` on long cases), or, for a case that runs processes, each side
+    in turn."""
+    if case.processes is not None:
+        return _run_processes(case, case.processes(peer))
     prepared = case.prepare(peer)
     server_cpu_s = 0.0
     try:
@@ -100,7 +118,7 @@ def run_case(case: Case, plan: Plan, peer: RedisPeer | None) -> Result:
         if prepared.peer is not None and peer is not None:
             sides.append(prepared.peer)
             server_cpu_s = -peer.server_cpu_s()
-        taken = measure(sides, plan)
+        taken = measure(sides, plan, tick)
         if len(sides) == 3 and peer is not None:
             server_cpu_s += peer.server_cpu_s()
     finally:
@@ -117,6 +135,26 @@ def run_case(case: Case, plan: Plan, peer: RedisPeer | None) -> Result:
     )
     judged = tuple(t.judged(result) for t in case.targets)
     return dataclasses.replace(result, targets=judged)
+
+
+def _run_processes(case: Case, done: Processes) -> Result:
+    """The result of a case that ran its own writer processes."""
+    def side(name: str, run: Run, server_cpu_ms: float | None = None) -> Side:
+        return Side.of(name, run.samples, server_cpu_ms, per_s=run.per_s)
+
+    peer_side = None
+    if done.peer is not None:
+        peer_side = side(f"redis {done.peer.writers} writer(s)", done.peer, done.server_cpu_ms)
+    lost = {"lost": done.subject.lost + done.floor.lost}
+    if done.peer is not None:
+        lost["peer_lost"] = done.peer.lost
+    result = Result(
+        name=case.name, scenario=case.scenario, backend=case.backend, unit=case.unit,
+        units=case.units, subject=side("timak", done.subject),
+        floor=side(case.floor_name, done.floor), peer=peer_side,
+        params={**case.params, **lost},
+    )
+    return dataclasses.replace(result, targets=tuple(t.judged(result) for t in case.targets))
 
 
 @contextlib.contextmanager

@@ -1,10 +1,13 @@
 """``timak bench``: timak beside its floors and a Redis peer (``timak._bench``).
 
 Prints one row per case: timak's median and p99 per call, its floor's (the
-bare store or a plain msgpack decode doing the same work, not timak's code)
-and the Redis peer's, and the ratios ``timak / floor`` and ``timak / redis``
-(2.0 = timak takes twice as long), then the bytes of one full timeline, then
-a legend. Targets (issue 11) are reported: the exit code is 0 whether they
+bare store, bare ``sqlite3`` or a plain msgpack decode doing the same work,
+not timak's code; for ``contended``, one writer alone) and the Redis peer's,
+and the ratios ``timak / floor`` and ``timak / redis`` of the medians and of
+the p99s (2.0 = timak takes twice as long); then, for ``contended``, writes/s
+and p50/p90/p99 per side; then the bytes of one full timeline, then a
+legend. Progress goes to stderr: a line as each case starts and ends, and
+every 10 s of a long one. Targets (issue 11) are reported: the exit code is 0 whether they
 are met or not, unless ``--fail-on-miss`` is given (then 1 when one is
 missed or could not be measured).
 """
@@ -29,9 +32,13 @@ __all__ = ["register"]
 
 LEGEND = """\
 How to read this (docs/benchmarks.md has more):
-  ms: one call of the case (a fan-out to all its keys, one read, one add).
+  ms: one call of the case (a fan-out to all its keys, one read, one add,
+    one write of one contended writer).
   x floor / x redis: timak's median / the other's median; 2.00 = twice as long,
-    0.50 = twice as fast. Targets are upper bounds on these.
+    0.50 = twice as fast. Targets are upper bounds on these. p99 x floor /
+    p99 x redis: the same ratio of the p99s.
+  contended: W processes write one key; its floor is one timak writer alone
+    (x floor: what contention costs); writes/s counts all W writers.
   cpu x floor: the same ratio from this process's CPU time; far from x floor
     means the machine was busy. cpu x redis adds redis-server's CPU per call
     (INFO cpu) to the client's: a starved server costs time, not CPU.
@@ -44,13 +51,17 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "bench",
         help="benchmark timak against its floors and Redis",
-        description="Time steady-state fan-out, add, newest 50 and fold, each beside its "
-        "floor (the bare store or a plain msgpack decode doing the same work) and, when "
+        description="Time steady-state fan-out, add, newest 50, fold, W writer processes "
+        "on one SQLite key (contended) and the activity-feed calls, each beside its "
+        "floor (the bare store, bare sqlite3 or a plain msgpack decode doing the same "
+        "work; for contended, one writer alone) and, when "
         "redis-server and redis-py are installed, Redis sorted sets on a private server "
-        "started for the run, interleaved in one run. Without --backend: memory and "
+        "started for the run, in one run: interleaved call by call (contended's sides, which "
+        "run processes, one after the other). Without --backend: memory and "
         "SQLite (a temporary file), plus the store that --url or $TIMAK_URL names if it "
         "is not SQLite. Targets are reported; exit status 0 even when one is MISSED, "
-        "unless --fail-on-miss.",
+        "unless --fail-on-miss. Medians and p99 are printed for every side, with progress "
+        "on stderr.",
     )
     parser.add_argument(
         "--backend", action="extend", nargs="+", choices=BACKENDS, metavar="NAME",
@@ -175,6 +186,10 @@ def _bench(args: argparse.Namespace) -> int:
 def _report(results: list[bench.Result], byte_figures: bench.Bytes | None,
             env: dict[str, Any], json_path: str | None) -> None:
     print(format_table(results))
+    rates = format_rates(results)
+    if rates is not None:
+        print()
+        print(rates)
     if byte_figures is not None:
         print()
         print(format_bytes(byte_figures))
@@ -193,7 +208,8 @@ def _progress(message: str) -> None:
 def format_table(results: Sequence[bench.Result]) -> str:
     """The results as an aligned text table."""
     header = ("case", "backend", "timak ms", "p99", "floor", "floor ms", "p99",
-              "x floor", "cpu x floor", "redis ms", "p99", "x redis", "cpu x redis", "targets")
+              "x floor", "p99 x floor", "cpu x floor", "redis ms", "p99", "x redis",
+              "p99 x redis", "cpu x redis", "targets")
     rows = [header] + [
         (
             r.name,
@@ -204,16 +220,38 @@ def format_table(results: Sequence[bench.Result]) -> str:
             _ms(r.floor.p50_ms),
             _ms(r.floor.p99_ms),
             _ratio(r.vs_floor),
+            _ratio(r.vs_floor_p99),
             _ratio(r.cpu_vs_floor),
             "-" if r.peer is None else _ms(r.peer.p50_ms),
             "-" if r.peer is None else _ms(r.peer.p99_ms),
             "-" if r.vs_peer is None else _ratio(r.vs_peer),
+            "-" if r.vs_peer_p99 is None else _ratio(r.vs_peer_p99),
             "-" if r.cpu_vs_peer is None else _ratio(r.cpu_vs_peer),
             _targets(r.targets),
         )
         for r in results
     ]
     return _align(rows, right_from=2, left=(4, len(header) - 1))
+
+
+def format_rates(results: Sequence[bench.Result]) -> str | None:
+    """Writes per second and p50/p90/p99 of the cases that ran writer
+    processes (``contended``), or ``None`` when there were none."""
+    ran = [r for r in results if r.subject.per_s is not None]
+    if not ran:
+        return None
+    header = ("case", "side", "writes/s", "p50 ms", "p90 ms", "p99 ms", "lost")
+    rows: list[tuple[str, ...]] = [header]
+    for r in ran:
+        for label, side, lost in (("timak", r.subject, r.params.get("lost")),
+                                  (r.floor.name, r.floor, None),
+                                  ("redis", r.peer, r.params.get("peer_lost"))):
+            if side is None:
+                continue
+            rows.append((r.name, label, f"{side.per_s or 0:,.0f}", _ms(side.p50_ms),
+                         "-" if side.p90_ms is None else _ms(side.p90_ms), _ms(side.p99_ms),
+                         "-" if lost is None else str(lost)))
+    return _align(rows, right_from=2, left=())
 
 
 def format_bytes(figures: bench.Bytes) -> str:
