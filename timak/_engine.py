@@ -483,9 +483,10 @@ class Engine:
 
     def _fold_many(self, keys: list[str], *, counted: bool) -> None:
         """Fold ``keys`` after a chunk of blind writes: one ``fetch_many``, a
-        fold per key, then the stores: one ``replace_many`` call where the
-        store can (SQLite: one transaction; Cassandra: concurrent requests),
-        else one ``store`` each."""
+        fold per key, then the stores: one ``swap_many`` call where the
+        store can (memory, SQLite: one transaction), else one
+        ``replace_many`` (Cassandra: concurrent requests), else one
+        ``store`` each."""
         try:
             fetched_all = self.connection.fetch_many(self.bucket, keys)
         except BackendError as exc:
