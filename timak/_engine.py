@@ -251,7 +251,7 @@ class Engine:
             error.partial = read.view
             raise error
         if repair and len(fetched.siblings) > 1 and not read.corrupt:
-            fold = _Fold(key, self._encode(read.value), fetched.context,
+            fold = _Fold(key, self.encode(read.value), fetched.context,
                          len(fetched.siblings), partial=False)
             read.repaired = self._store_fold(fold)
             if read.repaired:
@@ -351,11 +351,12 @@ class Engine:
             self.remember(sibling, value)
         return value
 
-    def _encode(self, value: TimelineValue) -> bytes:
+    def encode(self, value: TimelineValue) -> bytes:
         """``value``'s bytes, for the store. Their decoding is kept as if
         read (the encoder's own pieces, not parsed again), so the next read
-        or fold of this key here does not decode what this process wrote.
-        It counts as checked: by rule 1 everything stored here is made of
+        or fold here does not decode what this process wrote (a blind
+        write's record is met again by every fold it takes part in). It
+        counts as checked: by rule 1 everything stored here is made of
         checked siblings and checked new records; bytes that come back
         changed are other bytes, decoded and checked afresh."""
         data, twin = encoding.encode_twin(value)
@@ -423,7 +424,7 @@ class Engine:
         if check is not None:
             check(capacity)
         merged = merge([read.value], capacity, extra=records)
-        self.connection.store(self.bucket, key, self._encode(merged), read.fetched.context)
+        self.connection.store(self.bucket, key, self.encode(merged), read.fetched.context)
         self.stats.add(writes=1, siblings_merged=max(0, len(read.fetched.siblings) - 1))
         if self._written is not None:
             self._written([key], max(r.arrived for r in records))
@@ -568,10 +569,10 @@ class Engine:
             if not self._caps.narrow or len(read.good) < 2:
                 return None
             context = self.connection.narrow(fetched.context, read.good)  # type: ignore[attr-defined]
-            return _Fold(key, self._encode(read.value), context, len(read.good), False)
+            return _Fold(key, self.encode(read.value), context, len(read.good), False)
         # Passing the writer's capacity to the join states it when the key
         # states none (rule 3: this fold is part of the writer's write).
-        return _Fold(key, self._encode(read.value), fetched.context,
+        return _Fold(key, self.encode(read.value), fetched.context,
                      len(fetched.siblings), False)
 
     def _plan_partial(self, key: str, fetched: Fetched) -> _Fold | None:
@@ -611,7 +612,7 @@ class Engine:
         if len(delta) > DELTA_ROWS:
             return None
         context = self.connection.narrow(fetched.context, small)  # type: ignore[attr-defined]
-        return _Fold(key, self._encode(delta), context, len(small), True)
+        return _Fold(key, self.encode(delta), context, len(small), True)
 
     def _store_fold(self, fold: _Fold) -> bool:
         """Store one fold (a read repair is a full fold too); a failure is

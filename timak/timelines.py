@@ -579,10 +579,8 @@ class Timeline(UsesBackend):
         engine remembers its decoding (fan-out's folds meet it again).
 
         Tombstones always fit: a delete is never refused for size."""
-        single_value = TimelineValue({record.id: record})
-        single = encoding.encode(single_value)
+        single = self._engine.encode(TimelineValue({record.id: record}))
         self._check_size(record, len(single), capacity)
-        self._engine.remember(single, single_value)
         return single
 
     def _check_size(self, record: Record, size: int, capacity: int | None) -> None:

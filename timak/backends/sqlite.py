@@ -23,6 +23,7 @@ that fails to open for another reason is an outage (``UnavailableError``).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import random
@@ -249,11 +250,30 @@ class SQLiteBackend(Backend):
                 "SELECT id, value FROM siblings WHERE bucket = ? AND key = ? ORDER BY id",
                 (bucket, key),
             ).fetchall()
+        return self._fetched([(r[0], bytes(r[1])) for r in rows])
+
+    def fetch_many(self, bucket: str, keys: Iterable[str]) -> list[Fetched]:
+        """``fetch`` for each key, in order, in a few queries (one per 500
+        keys) instead of one each: the folds after a fan-out fetch dozens."""
+        wanted = list(keys)
+        unique = list(dict.fromkeys(wanted))
+        found: dict[str, list[tuple[int, bytes]]] = {}
+        with mapped_errors(self.path), self._shared_lock if self._shared else _nolock():
+            conn = self._conn()
+            for start in range(0, len(unique), _DELETE_CHUNK):
+                chunk = unique[start : start + _DELETE_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for row_id, key, value in conn.execute(
+                    f"SELECT id, key, value FROM siblings WHERE bucket = ? AND key IN ({marks}) "
+                    "ORDER BY id", (bucket, *chunk)
+                ):
+                    found.setdefault(key, []).append((row_id, bytes(value)))
+        return [self._fetched(found.get(key, [])) for key in wanted]
+
+    def _fetched(self, rows: list[tuple[int, bytes]]) -> Fetched:
         if not rows:
             return Fetched([], None)
-        return Fetched(
-            [bytes(r[1]) for r in rows], _Context(self._database, tuple(r[0] for r in rows))
-        )
+        return Fetched([r[1] for r in rows], _Context(self._database, tuple(r[0] for r in rows)))
 
     def narrow(self, context: Any, indices: Iterable[int]) -> Any:
         """A context naming only the rows at ``indices`` of the fetch that
@@ -282,9 +302,16 @@ class SQLiteBackend(Backend):
             return _insert(conn, bucket, key, value)
 
     def store_many(self, bucket: str, entries: Iterable[tuple[str, bytes]]) -> list[StoreResult]:
-        # One transaction for the whole batch: one fsync/lock round instead of N.
+        # One transaction for the whole batch: one fsync/lock round instead
+        # of N; one executemany and one grouped count instead of an INSERT
+        # and a count per key (a fan-out to 1,000 keys spent most of its
+        # time crossing from Python into SQLite 2,000 times).
+        rows = [(bucket, key, value) for key, value in entries]
         with self._write() as conn:
-            return [_insert(conn, bucket, key, value) for key, value in entries]
+            conn.executemany(
+                "INSERT INTO siblings (bucket, key, value) VALUES (?, ?, ?)", rows
+            )
+            return list(_counts_after(conn, bucket, [key for _, key, _ in rows]))
 
     def replace_many(
         self, bucket: str, entries: Sequence[tuple[str, bytes, Any]]
@@ -315,7 +342,8 @@ class SQLiteBackend(Backend):
                 intact = _present(conn, ids) == len(ids)
                 if intact:
                     _delete_ids(conn, ids)
-                    _insert(conn, bucket, key, value)
+                    conn.execute("INSERT INTO siblings (bucket, key, value) VALUES (?, ?, ?)",
+                                 (bucket, key, value))
                 done.append(intact)
             return done
 
@@ -383,6 +411,26 @@ def _insert(conn: sqlite3.Connection, bucket: str, key: str, value: bytes) -> in
         "SELECT count(*) FROM siblings WHERE bucket = ? AND key = ?", (bucket, key)
     ).fetchone()[0]
     return count
+
+
+def _counts_after(conn: sqlite3.Connection, bucket: str, keys: list[str]) -> list[int]:
+    """For each of a batch's writes to ``keys`` (in order, in this
+    transaction), the siblings its key held right after it: what a write
+    at a time would have counted, so folding decides alike either way."""
+    unique = list(dict.fromkeys(keys))
+    totals: dict[str, int] = {}
+    for start in range(0, len(unique), _DELETE_CHUNK):
+        chunk = unique[start : start + _DELETE_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        totals.update(conn.execute(
+            f"SELECT key, count(*) FROM siblings WHERE bucket = ? AND key IN ({marks}) "
+            "GROUP BY key", (bucket, *chunk)).fetchall())
+    later = collections.Counter(keys)
+    counts = []
+    for key in keys:
+        later[key] -= 1
+        counts.append(totals[key] - later[key])
+    return counts
 
 
 def _present(conn: sqlite3.Connection, ids: Sequence[int]) -> int:
