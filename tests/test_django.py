@@ -45,6 +45,7 @@ from timak.contrib.django import (  # noqa: E402
     registrations,
     settings_timeline,
     unregister,
+    wait_for_background_writes,
 )
 from timak.contrib.django.activity import (  # noqa: E402
     activity_rows,
@@ -400,6 +401,46 @@ def test_a_follow_model_drives_follows(feeds: Feeds) -> None:
     assert home(made, bob) == [post.pk]
     edge.delete()
     assert home(made, bob) == []
+
+
+def test_background_writes_leave_the_request_and_keep_commit_order() -> None:
+    """background=True: the post's fan-out runs after the commit in the
+    background worker, not in the request; a delete right after its post
+    is applied after it (commit order); a rolled-back post writes nothing;
+    a failing write is counted, never raised."""
+    import threading
+
+    writers: list[str] = []
+
+    class Watched(Feeds):
+        def add_activity(self, *args: Any, **kwargs: Any) -> Any:
+            writers.append(threading.current_thread().name)
+            return super().add_activity(*args, **kwargs)
+
+        def remove_activity(self, *args: Any, **kwargs: Any) -> Any:
+            writers.append(threading.current_thread().name)
+            return super().remove_activity(*args, **kwargs)
+
+    alice, bob = Person.objects.create(name="alice"), Person.objects.create(name="bob")
+    # The worker thread has its own database connection, which cannot see
+    # this test's in-memory database: its followers come from here.
+    made = Watched(MemoryBackend(), followers=lambda actor: [bob.pk])
+    DISCONNECT.append(register_activities(Post, feeds=made, activity=post_activity,
+                                          background=True))
+    with pytest.raises(Boom), transaction.atomic():
+        Post.objects.create(author=alice, text="never", created_at=WHEN)
+        raise Boom
+    kept = Post.objects.create(author=alice, text="kept", created_at=WHEN)
+    gone = Post.objects.create(author=alice, text="gone", created_at=WHEN + timedelta(1))
+    gone.delete()
+    assert wait_for_background_writes(timeout=10)
+    assert home(made, bob) == [kept.pk]
+    assert writers == ["timak-background"] * 3  # two adds, one remove, none in the request
+    before = failed_writes()
+    made.connection.fail_next(UnavailableError("down"), times=50)
+    Post.objects.create(author=alice, text="lost for now", created_at=WHEN + timedelta(2))
+    assert wait_for_background_writes(timeout=10)
+    assert failed_writes() == before + 1
 
 
 def test_an_activity_too_large_for_a_feed_fails_the_save() -> None:

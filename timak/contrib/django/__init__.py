@@ -54,7 +54,7 @@ from typing import Any, Generic, TypeVar
 
 from django.conf import settings  # type: ignore[import-untyped]
 from django.core.signals import setting_changed  # type: ignore[import-untyped]
-from django.db import transaction  # type: ignore[import-untyped]
+from django.db import close_old_connections, transaction  # type: ignore[import-untyped]
 from django.db.models.signals import post_delete, post_save  # type: ignore[import-untyped]
 
 from ..._options import flag_option, int_option
@@ -64,6 +64,7 @@ from ...errors import BackendError, ConfigError
 from ...feed import Feed
 from ...timelines import Timeline
 from ...value import ItemId, Score, check_data, check_id, check_key
+from . import _background
 
 __all__ = [
     "Item",
@@ -73,6 +74,7 @@ __all__ = [
     "registrations",
     "settings_timeline",
     "unregister",
+    "wait_for_background_writes",
 ]
 
 logger = logging.getLogger("timak.contrib.django")
@@ -90,10 +92,20 @@ def failed_writes() -> int:
     return _failed
 
 
-def after_commit(run: Callable[[], Any], using: str | None, what: str) -> None:
-    """Run ``run`` once the transaction commits (at once in autocommit). The
-    row is committed by then, so a failure is never raised: it is logged,
-    counted in ``failed_writes()``, and left for the backfill."""
+def wait_for_background_writes(timeout: float | None = None) -> bool:
+    """Wait until the writes handed to the background worker so far
+    (``register_activities(..., background=True)``) are done; whether they
+    were within ``timeout`` seconds. For tests and orderly shutdowns."""
+    return _background.wait(timeout)
+
+
+def after_commit(run: Callable[[], Any], using: str | None, what: str, *,
+                 background: bool = False) -> None:
+    """Run ``run`` once the transaction commits (at once in autocommit);
+    with ``background``, hand it to the process's background worker then
+    (``_background``). The row is committed by then, so a failure is never
+    raised: it is logged, counted in ``failed_writes()``, and left for the
+    backfill."""
 
     def guarded() -> None:
         global _failed
@@ -105,7 +117,19 @@ def after_commit(run: Callable[[], Any], using: str | None, what: str) -> None:
             logger.exception("timak: could not %s (the row is committed; "
                              "manage.py timak_backfill catches up)", what)
 
-    transaction.on_commit(guarded, using=using)
+    def in_background() -> None:
+        # The worker's own database connection: closed when Django would
+        # close a request's (broken, or older than CONN_MAX_AGE).
+        close_old_connections()
+        try:
+            guarded()
+        finally:
+            close_old_connections()
+
+    if background:
+        transaction.on_commit(lambda: _background.submit(in_background), using=using)
+    else:
+        transaction.on_commit(guarded, using=using)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,7 @@ def register_activities(
     to: Callable[[M], Iterable[tuple[str, Ref]]] | None = None,
     updates: bool = False,
     robust: bool = False,
+    background: bool = False,
 ) -> Disconnect:
     """Saving a ``model`` row adds ``activity(row)`` (``None``: no activity)
     with ``Feeds.add_activity``; deleting it removes it with
@@ -136,6 +137,13 @@ def register_activities(
     transaction: an activity ``add_activity`` would refuse (bad fields,
     unknown groups, too large for a feed it would reach) raises there, and
     the save rolls back (inside ``atomic()``: see ``timak.contrib.django``).
+
+    ``background=True`` hands the writes, after the commit, to one worker
+    thread per process instead of running them in the request: a post to
+    200 followers then costs the request about what a one-row INSERT does,
+    and the feeds follow a few milliseconds later, in commit order. What a
+    killed process had queued is left for ``timak_backfill``, as a failed
+    write is; ``wait_for_background_writes()`` waits for the queue.
     """
     del robust  # failures after the commit are always logged, never raised
     uid = f"timak.contrib.django.activity:{id(model)}:{id(activity)}"
@@ -153,7 +161,8 @@ def register_activities(
             target.check_activity(made, fanout_to=groups, to=extra)
         call = target.remove_activity if remove else target.add_activity
         after_commit(lambda: call(made, fanout_to=groups, to=extra), using,
-                     f"{'remove' if remove else 'add'} activity {made.id}")
+                     f"{'remove' if remove else 'add'} activity {made.id}",
+                     background=background)
 
     def saved(instance: M, created: bool = False, raw: bool = False,
               using: str | None = None, **_: Any) -> None:
