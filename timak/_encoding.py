@@ -489,12 +489,16 @@ class KnownChunks:
         """What identifies a chunk read from bytes: a digest of its bytes
         (compressed, or its rows) and its ids; ``None`` for records made here."""
         if chunk.blob is not None:
-            data = chunk.blob
-        elif chunk.rows is not None:
-            data = b"".join(chunk.rows)
-        else:
-            return None
-        return hashlib.blake2b(data, digest_size=16).digest(), hash(tuple(chunk.ids))
+            return KnownChunks.tag_of(chunk.blob, chunk.ids)
+        if chunk.rows is not None:
+            return KnownChunks.tag_of(b"".join(chunk.rows), chunk.ids)
+        return None
+
+    @staticmethod
+    def tag_of(data: bytes, ids: list[Any]) -> tuple[bytes, int]:
+        """The tag of a chunk of ``ids`` read from ``data`` (its compressed
+        bytes, or its rows joined)."""
+        return hashlib.blake2b(data, digest_size=16).digest(), hash(tuple(ids))
 
     def get(self, tag: tuple[bytes, int]) -> tuple[Any, Any] | None:
         return self._seen.get(tag)
@@ -554,9 +558,7 @@ def _new_rows_on_known(chunk: Chunk, known: KnownChunks) -> tuple[Any, Any] | No
     rows = chunk.rows
     assert rows is not None
     for new in range(1, min(_NEW_ROWS, len(chunk.ids) - 9) + 1):
-        rest = (hashlib.blake2b(b"".join(rows[new:]), digest_size=16).digest(),
-                hash(tuple(chunk.ids[new:])))
-        bounds = known.get(rest)
+        bounds = known.get(KnownChunks.tag_of(b"".join(rows[new:]), chunk.ids[new:]))
         if bounds is None:
             continue
         records = chunk.prefix(new)[:new]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, overload
 
@@ -22,6 +22,7 @@ __all__ = [
     "TimelineStats",
     "Visible",
     "now_us",
+    "shown",
 ]
 
 
@@ -152,14 +153,14 @@ class Visible(Sequence[Any]):
         if not self._desc:  # oldest first: the whole value is needed anyway
             if self._more is None:
                 self._more = iter(())
-                done += _shown(reversed(list(self._visible(None))), self._raw)
+                done += shown(reversed(list(self._visible(None))), self._raw)
             return done
         if self._more is None:
             self._more = self._visible(count)
         if count is None:
-            done += _shown(self._more, self._raw)
+            done += shown(self._more, self._raw)
         elif len(done) < count:
-            done += _shown(itertools.islice(self._more, count - len(done)), self._raw)
+            done += shown(itertools.islice(self._more, count - len(done)), self._raw)
         return done
 
     def __len__(self) -> int:
@@ -211,7 +212,9 @@ class Visible(Sequence[Any]):
         return repr(self._fill(None))
 
 
-def _shown(records: Iterator[Record] | itertools.islice[Record], raw: bool) -> list[Any]:
+def shown(records: Iterable[Record], raw: bool) -> list[Any]:
+    """Records as a read returns them: each ``Record`` with ``raw``, else
+    its id, or its data where it has some."""
     if raw:
         return list(records)
     return [r.id if r.data is None else r.data for r in records]

@@ -44,6 +44,7 @@ from ._results import (
     TimelineStats,
     Visible,
     now_us,
+    shown,
 )
 from ._scores import ScoreLike, to_score, to_scores
 from .backends import MAX_KEY_BYTES, Backend, UsesBackend
@@ -460,7 +461,7 @@ class Timeline(UsesBackend):
         if len(taken) > limit:
             del taken[limit:]
             next_cursor = encode_cursor("p", list(order_key(taken[-1])))
-        return Page(self._items(taken, raw), next_cursor)
+        return Page(shown(taken, raw), next_cursor)
 
     def scan(
         self,
@@ -511,7 +512,7 @@ class Timeline(UsesBackend):
             and (low is None or r.score >= low)
             and (high is None or r.score <= high)
         ]
-        return self._items(records, raw)
+        return shown(records, raw)
 
     def changes(self, key: str, since: str | None = None) -> Changes:
         """Adds and deletes on ``key`` that arrived after cursor ``since``.
@@ -623,13 +624,7 @@ class Timeline(UsesBackend):
 
     def _present(self, value: TimelineValue, raw: bool) -> list[Any]:
         records = self._ordered(value)
-        return self._items(records if raw else [r for r in records if not r.deleted], raw)
-
-    @staticmethod
-    def _items(records: list[Record], raw: bool) -> list[Any]:
-        if raw:
-            return list(records)
-        return [r.id if r.data is None else r.data for r in records]
+        return shown(records if raw else [r for r in records if not r.deleted], raw)
 
 
 def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:

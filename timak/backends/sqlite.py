@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import SplitResult, parse_qs
 
 from .._options import number_option
@@ -68,7 +68,9 @@ class _Context:
 
 
 # SQLite limits bound parameters per statement (32766 since 3.32, 999 before).
-_DELETE_CHUNK = 500
+_IN_LIST = 500
+_INSERT = "INSERT INTO siblings (bucket, key, value) VALUES (?, ?, ?)"
+_V = TypeVar("_V")
 # A writer waiting for the write lock sleeps a random time below this, the
 # bound doubling up to _MAX_WAIT_STEP (seconds): see SQLiteBackend._begin.
 _FIRST_WAIT_STEP = 0.0002
@@ -260,9 +262,7 @@ class SQLiteBackend(Backend):
         found: dict[str, list[tuple[int, bytes]]] = {}
         with mapped_errors(self.path), self._shared_lock if self._shared else _nolock():
             conn = self._conn()
-            for start in range(0, len(unique), _DELETE_CHUNK):
-                chunk = unique[start : start + _DELETE_CHUNK]
-                marks = ",".join("?" * len(chunk))
+            for chunk, marks in _in_lists(unique):
                 for row_id, key, value in conn.execute(
                     f"SELECT id, key, value FROM siblings WHERE bucket = ? AND key IN ({marks}) "
                     "ORDER BY id", (bucket, *chunk)
@@ -308,9 +308,7 @@ class SQLiteBackend(Backend):
         # time crossing from Python into SQLite 2,000 times).
         rows = [(bucket, key, value) for key, value in entries]
         with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO siblings (bucket, key, value) VALUES (?, ?, ?)", rows
-            )
+            conn.executemany(_INSERT, rows)
             return list(_counts_after(conn, bucket, [key for _, key, _ in rows]))
 
     def replace_many(
@@ -342,8 +340,7 @@ class SQLiteBackend(Backend):
                 intact = _present(conn, ids) == len(ids)
                 if intact:
                     _delete_ids(conn, ids)
-                    conn.execute("INSERT INTO siblings (bucket, key, value) VALUES (?, ?, ?)",
-                                 (bucket, key, value))
+                    conn.execute(_INSERT, (bucket, key, value))
                 done.append(intact)
             return done
 
@@ -404,13 +401,18 @@ class SQLiteBackend(Backend):
 
 
 def _insert(conn: sqlite3.Connection, bucket: str, key: str, value: bytes) -> int:
-    conn.execute(
-        "INSERT INTO siblings (bucket, key, value) VALUES (?, ?, ?)", (bucket, key, value)
-    )
+    conn.execute(_INSERT, (bucket, key, value))
     count: int = conn.execute(
         "SELECT count(*) FROM siblings WHERE bucket = ? AND key = ?", (bucket, key)
     ).fetchone()[0]
     return count
+
+
+def _in_lists(values: Sequence[_V]) -> Iterator[tuple[Sequence[_V], str]]:
+    """``values`` in runs short enough to bind, each with its ``?,?,...``."""
+    for start in range(0, len(values), _IN_LIST):
+        chunk = values[start : start + _IN_LIST]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def _counts_after(conn: sqlite3.Connection, bucket: str, keys: list[str]) -> list[int]:
@@ -419,9 +421,7 @@ def _counts_after(conn: sqlite3.Connection, bucket: str, keys: list[str]) -> lis
     at a time would have counted, so folding decides alike either way."""
     unique = list(dict.fromkeys(keys))
     totals: dict[str, int] = {}
-    for start in range(0, len(unique), _DELETE_CHUNK):
-        chunk = unique[start : start + _DELETE_CHUNK]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in _in_lists(unique):
         totals.update(conn.execute(
             f"SELECT key, count(*) FROM siblings WHERE bucket = ? AND key IN ({marks}) "
             "GROUP BY key", (bucket, *chunk)).fetchall())
@@ -436,9 +436,7 @@ def _counts_after(conn: sqlite3.Connection, bucket: str, keys: list[str]) -> lis
 def _present(conn: sqlite3.Connection, ids: Sequence[int]) -> int:
     """How many of the rows ``ids`` are still there."""
     found = 0
-    for start in range(0, len(ids), _DELETE_CHUNK):
-        chunk = ids[start : start + _DELETE_CHUNK]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in _in_lists(ids):
         row = conn.execute(f"SELECT count(*) FROM siblings WHERE id IN ({marks})",
                            tuple(chunk)).fetchone()
         found += int(row[0])
@@ -446,9 +444,7 @@ def _present(conn: sqlite3.Connection, ids: Sequence[int]) -> int:
 
 
 def _delete_ids(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
-    for start in range(0, len(ids), _DELETE_CHUNK):
-        chunk = ids[start : start + _DELETE_CHUNK]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in _in_lists(ids):
         conn.execute(f"DELETE FROM siblings WHERE id IN ({marks})", tuple(chunk))
 
 
